@@ -1,0 +1,1 @@
+"""Embedded-stack supervisor, bootstrap, settings, CLI and container images."""

@@ -1,0 +1,290 @@
+"""How to start, wait for and stop the embedded stack's server processes.
+
+Each service is described by a ``ServiceSpec`` built by a pure function (the command line, the
+ports that must answer, the log file); ``start``/``wait_ready``/``stop`` do the I/O. The supervisor
+(``lakehouse up``) and the test fixtures use the same specs, so tests run what users run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from infrastructure.settings import Settings
+
+LOG_TAIL_LINES = 30
+
+
+class ServiceStartError(RuntimeError):
+    """A service did not become ready; the message names it and quotes the tail of its log."""
+
+    def __init__(self, name: str, why: str, log_file: Path | None) -> None:
+        tail = tail_of(log_file) if log_file else ""
+        super().__init__(
+            f"{name} did not come up: {why}" + (f"\n--- tail of {log_file} ---\n{tail}" if tail else "")
+        )
+        self.service = name
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    argv: tuple[str, ...]
+    log_file: Path
+    cwd: Path
+    host: str
+    ready_ports: tuple[int, ...]
+    # extra readiness probe after the ports accept connections (e.g. an HTTP endpoint answers)
+    ready_probe: Callable[[], bool] | None = field(default=None, compare=False)
+    env: dict[str, str] | None = None
+
+
+# ---------------------------------------------------------------- the services
+
+
+def venv_bin(name: str) -> str:
+    """A console script installed next to this interpreter (the venv's ``bin/``)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def noida_binary() -> Path:
+    """The real broker binary inside the ``noida-db`` package (its console script only wraps it)."""
+    spec = importlib.util.find_spec("noida_db")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("noida-db is not installed: run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations))) / "noida-db"
+
+
+def broker_spec(data_dir: Path, host: str, port: int) -> ServiceSpec:
+    """noida-db serving only the Kafka protocol; data (topics, offsets) persists in ``data_dir``."""
+    return ServiceSpec(
+        name="kafka",
+        argv=(str(noida_binary()), "start", "--data-dir", str(data_dir), "--host", host,
+              "--only", "kafka", "--kafka-port", str(port)),
+        log_file=data_dir.parent / "logs" / "kafka.log",
+        cwd=data_dir,
+        host=host,
+        ready_ports=(port,),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeaweedPorts:
+    s3: int
+    iceberg: int
+    master: int
+    volume: int
+    filer: int
+    admin: int
+    lance: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SeaweedPorts:
+        stack = settings.stack
+        return cls(
+            s3=url_port(settings.s3.endpoint),
+            iceberg=url_port(settings.catalog.uri),
+            master=stack.seaweed_master_port,
+            volume=stack.seaweed_volume_port,
+            filer=stack.seaweed_filer_port,
+            admin=stack.seaweed_admin_port,
+            lance=stack.seaweed_lance_port,
+        )
+
+    @staticmethod
+    def grpc(port: int) -> int:
+        # SeaweedFS's own convention (and its admin worker's assumption): gRPC = HTTP + 10000
+        return port + 10000
+
+
+def url_port(url: str) -> int:
+    """The port of ``http://host:port/...`` or of a ``host:port[,host:port]`` bootstrap list (first)."""
+    netloc = urlsplit(url if "//" in url else f"//{url.split(',')[0]}").netloc
+    port = urlsplit(f"//{netloc}").port
+    if port is None:
+        raise ValueError(f"no port in {url!r}: the embedded stack needs an explicit port")
+    return port
+
+
+def write_s3_identities(path: Path, access_key: str, secret_key: str) -> None:
+    """SeaweedFS identities file: one admin identity; with it, anonymous requests are refused."""
+    identities = {
+        "identities": [
+            {
+                "name": "lakehouse",
+                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identities, indent=2))
+    path.chmod(0o600)
+
+
+def seaweedfs_spec(
+    data_dir: Path,
+    host: str,
+    ports: SeaweedPorts,
+    identities_file: Path,
+    table_bucket: str,
+    credentials: tuple[str, str],
+) -> ServiceSpec:
+    """``weed mini``: master, volume, filer, S3 (credentials required) and the Iceberg REST catalog.
+
+    Ready when the catalog lists namespaces of the table bucket with these credentials (the bucket
+    is created a moment after the ports open).
+    """
+    p = ports
+    argv = (
+        venv_bin("weed"), f"-logdir={data_dir}", "mini",
+        f"-dir={data_dir}", f"-ip={host}", f"-ip.bind={host}",
+        "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+        f"-s3.config={identities_file}", f"-tableBucket={table_bucket}",
+        f"-s3.port={p.s3}", f"-s3.port.grpc={p.grpc(p.s3)}", f"-s3.port.iceberg={p.iceberg}",
+        f"-master.port={p.master}", f"-master.port.grpc={p.grpc(p.master)}",
+        f"-volume.port={p.volume}", f"-volume.port.grpc={p.grpc(p.volume)}",
+        f"-filer.port={p.filer}", f"-filer.port.grpc={p.grpc(p.filer)}",
+        f"-admin.port={p.admin}", f"-s3.port.lance={p.lance}", "-debug.port=0",
+    )  # fmt: skip
+    return ServiceSpec(
+        name="seaweedfs",
+        argv=argv,
+        log_file=data_dir.parent / "logs" / "seaweedfs.log",
+        cwd=data_dir,
+        host=host,
+        ready_ports=(p.s3, p.iceberg),
+        ready_probe=lambda: catalog_answers(
+            f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials
+        ),
+    )
+
+
+# ---------------------------------------------------------------- process I/O
+
+
+def start(spec: ServiceSpec) -> subprocess.Popen:
+    """Start the service in its own process group, output appended to its log file."""
+    spec.cwd.mkdir(parents=True, exist_ok=True)
+    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log_file.open("ab") as log:
+        return subprocess.Popen(
+            spec.argv,
+            cwd=spec.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(spec.env or {})},
+        )
+
+
+def wait_ready(spec: ServiceSpec, proc: subprocess.Popen | None, timeout_s: float) -> None:
+    """Block until every ready port accepts and the probe passes; raise ``ServiceStartError`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServiceStartError(spec.name, f"process exited with code {proc.returncode}", spec.log_file)
+        if all(port_open(spec.host, port) for port in spec.ready_ports) and (
+            spec.ready_probe is None or spec.ready_probe()
+        ):
+            return
+        time.sleep(0.1)
+    raise ServiceStartError(spec.name, f"not ready after {timeout_s:.0f} s", spec.log_file)
+
+
+def stop(pid: int, timeout_s: float = 15.0) -> bool:
+    """SIGTERM the process group led by ``pid``, SIGKILL after ``timeout_s``. True if it was running."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        # reap it if it is our child, so a zombie does not count as alive
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def catalog_answers(uri: str, warehouse: str, credentials: tuple[str, str]) -> bool:
+    from pyiceberg.catalog.rest import RestCatalog  # heavy; only the seaweedfs probe needs it
+
+    try:
+        RestCatalog("probe", uri=uri, warehouse=warehouse, credential=":".join(credentials)).list_namespaces()
+    except Exception:  # any failure means "not ready yet"; wait_ready reports the log on timeout
+        return False
+    return True
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 200 <= response.status < 300
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1", grpc_too: bool = False) -> int:
+    """A port nobody listens on now (tests and benchmarks run beside a live stack).
+
+    ``grpc_too``: also keep ``port + 10000`` free, for SeaweedFS's gRPC convention.
+    """
+    for _ in range(200):
+        port = random.randrange(20000, 50000)
+        if _bindable(host, port) and (not grpc_too or _bindable(host, SeaweedPorts.grpc(port))):
+            return port
+    raise RuntimeError("no free port found in 200 tries")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def tail_of(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
+    if path is None or not path.is_file():
+        return ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64 * 1024))
+        return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")

@@ -1,0 +1,240 @@
+"""The one settings object: every knob of both stacks, typed, frozen, read from the environment.
+
+Variables use the prefix ``LAKEHOUSE_`` and ``__`` between nested keys, e.g.
+``LAKEHOUSE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092`` or ``LAKEHOUSE_PRODUCTS=["BTC-USD","ETH-USD"]``.
+Layers, highest first: process environment, ``.env`` in the working directory, then
+``<data_dir>/credentials.env`` (the credentials ``lakehouse up`` generates for the embedded stack),
+then the defaults below. ``.env.example`` documents every variable. No other module reads
+``os.environ`` for configuration: they take a ``Settings`` (or one of its sections) as an argument.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "LAKEHOUSE_"
+DEFAULT_DATA_DIR = Path(".lakehouse")
+CREDENTIALS_FILE = "credentials.env"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    trades_topic: str = "crypto.trades"
+    dlq_topic: str = "crypto.trades.dlq"
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, description="trades topic retention")
+    dlq_retention_ms: int = Field(30 * 24 * 3600 * 1000)
+    # producer back-pressure: librdkafka's local queue bound (messages)
+    producer_queue_max_messages: int = Field(100_000, ge=1)
+    producer_linger_ms: int = Field(20, ge=0)
+    max_message_bytes: int = Field(1_000_000, ge=1024)
+
+
+class CoinbaseSettings(_Section):
+    ws_url: str = "wss://ws-feed.exchange.coinbase.com"
+    rest_url: str = "https://api.exchange.coinbase.com"
+    subscribe_timeout_s: float = Field(
+        5.0, gt=0, description="Coinbase closes sockets that do not subscribe in 5 s"
+    )
+    heartbeat_timeout_s: float = Field(5.0, gt=0, description="no message for this long -> reconnect")
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    rest_rate_limit_per_s: float = Field(10.0, gt=0, description="public REST limit")
+    rest_page_limit: int = Field(1000, ge=1, le=1000)
+    max_frame_bytes: int = Field(64 * 1024, ge=1024, description="larger frames are dead-lettered")
+
+
+class SyntheticSettings(_Section):
+    rate_per_s: float = Field(50.0, gt=0, description="trades per second across all products")
+    seed: int = 42
+
+
+class S3Settings(_Section):
+    endpoint: str = "http://127.0.0.1:8333"
+    region: str = "us-east-1"
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    warehouse_bucket: str = "warehouse"
+
+    def credentials(self) -> tuple[str, str]:
+        """The key pair, or an error that names the variables to set."""
+        if self.access_key is None or self.secret_key is None:
+            raise MissingSetting(
+                f"{ENV_PREFIX}S3__ACCESS_KEY and {ENV_PREFIX}S3__SECRET_KEY",
+                "storage requires credentials; `lakehouse up` generates them for the embedded stack",
+            )
+        return self.access_key.get_secret_value(), self.secret_key.get_secret_value()
+
+
+class CatalogSettings(_Section):
+    name: str = "lakehouse"
+    uri: str = "http://127.0.0.1:8181"
+    warehouse: str = "s3://warehouse"
+    # OAuth2 client credentials "id:secret". Empty: use the S3 key pair (SeaweedFS's catalog does).
+    credential: SecretStr | None = None
+
+
+class EngineSettings(_Section):
+    processing: Literal["duckdb", "spark"] = "duckdb"
+    query: Literal["duckdb", "trino"] = "duckdb"
+
+
+class BronzeSettings(_Section):
+    consumer_group: str = "lakehouse-bronze"
+    flush_rows: int = Field(50_000, ge=1)
+    flush_seconds: float = Field(5.0, gt=0)
+
+
+class TrinoSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    user: str = "lakehouse"
+    catalog: str = "iceberg"
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    producer_port: int = 9201
+    bronze_port: int = 9202
+    pushgateway_url: str = "http://127.0.0.1:9091"
+
+
+class StackSettings(_Section):
+    """The embedded stack's own ports. Kafka, S3 and the catalog listen where the client settings
+    above point (``kafka.bootstrap_servers``, ``s3.endpoint``, ``catalog.uri``): one source of truth."""
+
+    host: str = "127.0.0.1"
+    seaweed_master_port: int = 9333
+    seaweed_volume_port: int = 8380
+    seaweed_filer_port: int = 8888
+    seaweed_admin_port: int = 23646
+    seaweed_lance_port: int = 9101
+    prometheus_port: int = 9090
+    airflow_port: int = 8280
+    start_timeout_s: float = Field(60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Build it with :func:`load_settings` (or ``Settings()`` in tests)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    exchange: str = "coinbase"
+    # NoDecode: the validator below accepts both "A,B" and a JSON list
+    products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    kafka: KafkaSettings = KafkaSettings()
+    coinbase: CoinbaseSettings = CoinbaseSettings()
+    synthetic: SyntheticSettings = SyntheticSettings()
+    s3: S3Settings = S3Settings()
+    catalog: CatalogSettings = CatalogSettings()
+    engine: EngineSettings = EngineSettings()
+    bronze: BronzeSettings = BronzeSettings()
+    trino: TrinoSettings = TrinoSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    stack: StackSettings = StackSettings()
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _split_products(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("products")
+    @classmethod
+    def _products_upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one product is required")
+        return tuple(p.upper() for p in value)
+
+    def catalog_credential(self) -> str:
+        """OAuth2 client credentials for the REST catalog ("id:secret")."""
+        if self.catalog.credential is not None:
+            return self.catalog.credential.get_secret_value()
+        key, secret = self.s3.credentials()
+        return f"{key}:{secret}"
+
+
+class MissingSetting(RuntimeError):
+    """A required setting is absent; the message names the variable(s) to set."""
+
+    def __init__(self, variables: str, why: str) -> None:
+        super().__init__(f"missing setting {variables}: {why}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a KEY=VALUE file (comments and blank lines ignored)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _data_dir_hint() -> Path:
+    # The data dir decides where generated credentials live, so it is resolved before the rest.
+    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR", str(DEFAULT_DATA_DIR)))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, ``.env`` and the generated credentials file.
+
+    Raises ``ValueError`` whose message names each offending variable.
+    """
+    # later files win; the process environment beats both
+    env_files = (_data_dir_hint() / CREDENTIALS_FILE, Path(".env"))
+    try:
+        return Settings(_env_file=env_files, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"invalid settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once (entry points only; library code takes arguments)."""
+    return load_settings()
+
+
+def env_variables(
+    model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX
+) -> list[tuple[str, object, str]]:
+    """Every leaf variable as (NAME, default, description): the list ``.env.example`` must document."""
+    found: list[tuple[str, object, str]] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += env_variables(annotation, f"{prefix}{name.upper()}__")
+        else:
+            found.append((f"{prefix}{name.upper()}", info.default, info.description or ""))
+    return found

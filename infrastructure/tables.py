@@ -1,0 +1,72 @@
+"""Iceberg table contracts: schema, partition spec and sort order of every lakehouse table.
+
+``lakehouse init`` creates them (idempotently) in both stacks; writers build their Arrow batches
+from the same schemas, so a column exists in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import DayTransform, IdentityTransform
+from pyiceberg.types import (
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+NAMESPACES = ("bronze", "silver", "gold")
+
+
+@dataclass(frozen=True)
+class TableDef:
+    identifier: str  # "namespace.table"
+    schema: Schema
+    partition_spec: PartitionSpec
+    sort_order: SortOrder
+    properties: dict[str, str]
+    doc: str
+
+
+# bronze.trades: everything as received (decimals stay the exchange's strings), plus Kafka lineage.
+# Re-delivery never adds a row: (kafka_topic, kafka_partition, kafka_offset) is unique, enforced by
+# the writer's offset bookkeeping in snapshot summaries, not by the table.
+BRONZE_TRADES = TableDef(
+    identifier="bronze.trades",
+    schema=Schema(
+        NestedField(1, "exchange", StringType(), required=True),
+        NestedField(2, "product_id", StringType(), required=True),
+        NestedField(3, "trade_id", LongType(), required=True),
+        NestedField(4, "price", StringType(), required=True, doc="decimal string as received"),
+        NestedField(5, "size", StringType(), required=True, doc="decimal string as received"),
+        NestedField(6, "side", StringType(), required=True, doc="taker side: buy | sell"),
+        NestedField(7, "event_time", TimestamptzType(), required=True, doc="exchange time"),
+        NestedField(8, "receive_time", TimestamptzType(), required=True, doc="producer receive time"),
+        NestedField(9, "sequence", LongType(), required=False),
+        NestedField(10, "source", StringType(), required=True, doc="ws | backfill | replay | synthetic"),
+        NestedField(11, "raw", StringType(), required=True, doc="original exchange frame"),
+        NestedField(12, "kafka_topic", StringType(), required=True),
+        NestedField(13, "kafka_partition", IntegerType(), required=True),
+        NestedField(14, "kafka_offset", LongType(), required=True),
+        NestedField(15, "kafka_timestamp", TimestamptzType(), required=True),
+        NestedField(16, "ingest_time", TimestamptzType(), required=True, doc="when the writer read it"),
+    ),
+    # day of exchange time: hourly jobs prune to one or two partitions; late trades land in their day
+    partition_spec=PartitionSpec(
+        PartitionField(source_id=7, field_id=1000, transform=DayTransform(), name="event_day"),
+    ),
+    # product then time: candles and per-product scans read contiguous, well-pruned row groups
+    sort_order=SortOrder(
+        SortField(source_id=2, transform=IdentityTransform()),
+        SortField(source_id=7, transform=IdentityTransform()),
+    ),
+    properties={"write.parquet.compression-codec": "zstd"},
+    doc="Raw trades as received from Kafka; append-only.",
+)
+
+TABLES: tuple[TableDef, ...] = (BRONZE_TRADES,)

@@ -1,0 +1,1 @@
+"""Coinbase (and replay/synthetic) trades -> normalized events -> Kafka."""

@@ -1,0 +1,80 @@
+"""The normalized trade event: exact decimals, UTC times, wire round-trip and refusals with reasons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from ingestion.events import InvalidTrade, Trade
+
+EVENT_TIME = datetime(2014, 11, 7, 8, 19, 27, 28459, tzinfo=UTC)
+
+
+def make_trade(**changes: object) -> Trade:
+    values: dict = {
+        "exchange": "coinbase",
+        "product_id": "BTC-USD",
+        "trade_id": 10,
+        "price": Decimal("400.23000000"),
+        "size": Decimal("0.00000001"),
+        "side": "buy",
+        "event_time": EVENT_TIME,
+        "receive_time": datetime(2014, 11, 7, 8, 19, 27, 101002, tzinfo=UTC),
+        "sequence": 50,
+        "source": "ws",
+        "raw": '{"type":"match"}',
+    }
+    values.update(changes)
+    return Trade(**values)
+
+
+def test_wire_round_trip_is_exact() -> None:
+    trade = make_trade()
+    wire = trade.to_wire()
+    decoded = orjson.loads(wire)
+    # decimals travel as the exchange's strings, trailing zeros and all; never as JSON numbers
+    assert decoded["price"] == "400.23000000"
+    assert decoded["size"] == "0.00000001"
+    assert decoded["event_time"] == "2014-11-07T08:19:27.028459Z"
+    assert Trade.from_wire(wire) == trade
+
+
+def test_key_keeps_a_product_in_one_partition() -> None:
+    assert make_trade().key == b"coinbase:BTC-USD"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"price": Decimal(0)}, "non-positive price"),
+        ({"size": Decimal("-1")}, "non-positive size"),
+        ({"price": Decimal("NaN")}, "non-positive price"),
+        ({"side": "up"}, "unknown side"),
+        ({"source": "fax"}, "unknown source"),
+        ({"event_time": datetime(2014, 1, 1)}, "timezone-aware"),
+    ],
+)
+def test_invalid_values_are_refused_with_a_reason(change: dict, reason: str) -> None:
+    with pytest.raises(InvalidTrade, match=reason):
+        make_trade(**change)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: b"{not json", "not JSON"),
+        (lambda d: b"[1,2]", "expected a JSON object"),
+        (lambda d: orjson.dumps({k: v for k, v in d.items() if k != "price"}), "missing fields: price"),
+        (lambda d: orjson.dumps({**d, "price": 400.23}), "price must be a decimal string"),
+        (lambda d: orjson.dumps({**d, "size": "abc"}), "size is not a decimal"),
+        (lambda d: orjson.dumps({**d, "trade_id": True}), "trade_id must be an integer"),
+        (lambda d: orjson.dumps({**d, "event_time": "2014-11-07T08:19:27"}), "event_time has no timezone"),
+    ],
+)
+def test_bad_wire_messages_name_the_problem(mutate, reason: str) -> None:
+    good = orjson.loads(make_trade().to_wire())
+    with pytest.raises(InvalidTrade, match=reason):
+        Trade.from_wire(mutate(good))

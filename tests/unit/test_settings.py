@@ -1,0 +1,64 @@
+"""Settings: layering, validation messages, and that .env.example documents every variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import MissingSetting, Settings, env_variables, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_four_products_and_loopback() -> None:
+    s = Settings(_env_file=None)
+    assert s.products == ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+    assert s.kafka.bootstrap_servers.startswith("127.0.0.1:")
+    assert s.stack.host == "127.0.0.1"
+
+
+def test_nested_env_and_comma_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PRODUCTS", "btc-usd, eth-eur")
+    monkeypatch.setenv("LAKEHOUSE_KAFKA__PARTITIONS", "8")
+    s = Settings(_env_file=None)
+    assert s.products == ("BTC-USD", "ETH-EUR")
+    assert s.kafka.partitions == 8
+
+
+def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAKEHOUSE_KAFKA__PARTITIONS", "zero")
+    with pytest.raises(ValueError, match="LAKEHOUSE_KAFKA__PARTITIONS"):
+        load_settings()
+
+
+def test_missing_credentials_name_the_variables() -> None:
+    with pytest.raises(MissingSetting, match="LAKEHOUSE_S3__ACCESS_KEY"):
+        Settings(_env_file=None).s3.credentials()
+
+
+def test_generated_credentials_are_the_lowest_layer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "credentials.env").write_text(
+        "LAKEHOUSE_S3__ACCESS_KEY=generated\nLAKEHOUSE_S3__SECRET_KEY=gsecret\n"
+    )
+    assert load_settings().s3.credentials() == ("generated", "gsecret")
+    (tmp_path / ".env").write_text("LAKEHOUSE_S3__ACCESS_KEY=fromdotenv\n")
+    assert load_settings().s3.credentials() == ("fromdotenv", "gsecret")
+    monkeypatch.setenv("LAKEHOUSE_S3__ACCESS_KEY", "fromenv")
+    assert load_settings().s3.credentials() == ("fromenv", "gsecret")
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings(_env_file=None)
+    with pytest.raises(ValueError):
+        s.kafka.partitions = 3  # type: ignore[misc]
+
+
+def test_env_example_documents_every_variable() -> None:
+    documented = (ROOT / ".env.example").read_text()
+    missing = [name for name, _, _ in env_variables() if f"{name}=" not in documented]
+    assert not missing, f".env.example lacks: {missing}"
