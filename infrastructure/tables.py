@@ -13,6 +13,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import (
+    DecimalType,
     IntegerType,
     LongType,
     NestedField,
@@ -69,4 +70,66 @@ BRONZE_TRADES = TableDef(
     doc="Raw trades as received from Kafka; append-only.",
 )
 
-TABLES: tuple[TableDef, ...] = (BRONZE_TRADES,)
+# Exact money in silver and gold: decimal(38,18) holds any Coinbase price or size without rounding.
+MONEY = DecimalType(38, 18)
+
+# silver.trades: typed, validated, exactly one row per (exchange, product_id, trade_id).
+SILVER_TRADES = TableDef(
+    identifier="silver.trades",
+    schema=Schema(
+        NestedField(1, "exchange", StringType(), required=True),
+        NestedField(2, "product_id", StringType(), required=True),
+        NestedField(3, "trade_id", LongType(), required=True),
+        NestedField(4, "price", MONEY, required=True),
+        NestedField(5, "size", MONEY, required=True),
+        NestedField(6, "side", StringType(), required=True, doc="taker side: buy | sell"),
+        NestedField(7, "event_time", TimestamptzType(), required=True),
+        NestedField(8, "receive_time", TimestamptzType(), required=True),
+        NestedField(9, "ingest_time", TimestamptzType(), required=True),
+        NestedField(10, "ingest_latency_ms", LongType(), required=True, doc="ingest_time - event_time"),
+        NestedField(11, "sequence", LongType(), required=False),
+        NestedField(12, "source", StringType(), required=True),
+        NestedField(13, "kafka_topic", StringType(), required=True),
+        NestedField(14, "kafka_partition", IntegerType(), required=True),
+        NestedField(15, "kafka_offset", LongType(), required=True),
+    ),
+    partition_spec=PartitionSpec(
+        PartitionField(source_id=7, field_id=1000, transform=DayTransform(), name="event_day"),
+    ),
+    sort_order=SortOrder(
+        SortField(source_id=2, transform=IdentityTransform()),
+        SortField(source_id=7, transform=IdentityTransform()),
+    ),
+    properties={"write.parquet.compression-codec": "zstd"},
+    doc="Typed, deduplicated, validated trades.",
+)
+
+# silver.trades_rejected: bronze rows that failed validation, as received, with the reason.
+# One row per (kafka_topic, kafka_partition, kafka_offset).
+SILVER_TRADES_REJECTED = TableDef(
+    identifier="silver.trades_rejected",
+    schema=Schema(
+        NestedField(1, "exchange", StringType(), required=False),
+        NestedField(2, "product_id", StringType(), required=False),
+        NestedField(3, "trade_id", LongType(), required=False),
+        NestedField(4, "price", StringType(), required=False),
+        NestedField(5, "size", StringType(), required=False),
+        NestedField(6, "side", StringType(), required=False),
+        NestedField(7, "event_time", TimestamptzType(), required=False),
+        NestedField(8, "ingest_time", TimestamptzType(), required=True),
+        NestedField(9, "source", StringType(), required=False),
+        NestedField(10, "raw", StringType(), required=False),
+        NestedField(11, "kafka_topic", StringType(), required=True),
+        NestedField(12, "kafka_partition", IntegerType(), required=True),
+        NestedField(13, "kafka_offset", LongType(), required=True),
+        NestedField(14, "reason", StringType(), required=True),
+    ),
+    partition_spec=PartitionSpec(
+        PartitionField(source_id=8, field_id=1000, transform=DayTransform(), name="ingest_day"),
+    ),
+    sort_order=SortOrder(SortField(source_id=8, transform=IdentityTransform())),
+    properties={"write.parquet.compression-codec": "zstd"},
+    doc="Rows that failed silver validation, with the reason.",
+)
+
+TABLES: tuple[TableDef, ...] = (BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED)

@@ -1,0 +1,1 @@
+"""Refinement: the embedded engine (DuckDB + pyiceberg), Spark jobs, and the dbt project."""
