@@ -1,0 +1,31 @@
+"""Dead-letter headers carry the reason, stage, source and origin, and read back as written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ingestion.dead_letters import dead_letter_headers, read_dead_letter_headers
+
+
+def test_headers_round_trip() -> None:
+    headers = dead_letter_headers(
+        "not JSON",
+        "bronze",
+        source="ws",
+        origin=("crypto.trades", 2, 41),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert read_dead_letter_headers(headers) == {
+        "dlq.reason": "not JSON",
+        "dlq.stage": "bronze",
+        "dlq.source": "ws",
+        "dlq.time": "2026-01-01T00:00:00.000000Z",
+        "dlq.origin": "crypto.trades/2/41",
+    }
+
+
+def test_long_reasons_are_cut_and_foreign_headers_ignored() -> None:
+    headers = [*dead_letter_headers("x" * 5000, "ingest"), ("traceparent", b"00-abc")]
+    read = read_dead_letter_headers(headers)
+    assert len(read["dlq.reason"]) == 500
+    assert "traceparent" not in read
