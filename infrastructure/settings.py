@@ -97,6 +97,17 @@ class BronzeSettings(_Section):
     flush_seconds: float = Field(5.0, gt=0)
 
 
+class MaintenanceSettings(_Section):
+    """Daily Iceberg maintenance (the crypto_maintenance DAG)."""
+
+    compact_min_files: int = Field(10, ge=2, description="rewrite a partition once it has this many files")
+    snapshot_retention_hours: float = Field(72.0, gt=0, description="time travel reaches this far back")
+    retain_last_snapshots: int = Field(10, ge=1, description="never expire the newest N snapshots")
+    orphan_min_age_hours: float = Field(
+        24.0, ge=0, description="unreferenced files younger than this are kept"
+    )
+
+
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -149,6 +160,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     engine: EngineSettings = EngineSettings()
     bronze: BronzeSettings = BronzeSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
