@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -108,6 +109,21 @@ class MaintenanceSettings(_Section):
     )
 
 
+class OrchestrationSettings(_Section):
+    """Airflow DAG scheduling (both stacks)."""
+
+    start_date: datetime = Field(
+        datetime(2026, 11, 1, tzinfo=UTC),
+        description="first hour of the hourly schedule; catch-up starts here",
+    )
+    bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
+
+    @field_validator("start_date")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -161,6 +177,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     bronze: BronzeSettings = BronzeSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    orchestration: OrchestrationSettings = OrchestrationSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()

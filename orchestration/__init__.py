@@ -1,0 +1,1 @@
+"""Orchestration: the Airflow DAGs (``dags/``) and the task bodies they call (``tasks.py``)."""

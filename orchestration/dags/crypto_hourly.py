@@ -1,0 +1,63 @@
+"""
+### crypto_hourly — bronze → silver → gold → quality, one hour per run
+
+Each run owns exactly one hour, `[data_interval_start, data_interval_end)` of bronze **ingest
+time** (a cron data-interval timetable gives every run a real interval). Steps:
+
+1. **silver**: type, validate and deduplicate the hour's bronze rows into `silver.trades`
+   (rejects to `silver.trades_rejected`); idempotent, so a retry or a re-run is safe.
+2. **gold**: `dbt build` of the gold models (late trades re-aggregate the candles they touch).
+3. **quality**: Great Expectations suites on silver and gold for the hour. A failed suite fails
+   the run visibly, without retries (a retry cannot fix bad data), and pushes a metric saying so.
+
+Catch-up is on, so hours missed while the stack was down, or a backfilled range, are processed
+hour by hour; `max_active_runs=1` keeps them in order. The engine (spark in the compose stack,
+duckdb embedded) comes from settings.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from orchestration.schedule import DEFAULT_ARGS, START_DATE
+
+TAGS = ["lakehouse", "hourly", "silver", "gold", "quality"]
+
+
+@dag(
+    dag_id="crypto_hourly",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    dagrun_timeout=timedelta(minutes=55),
+    tags=TAGS,
+    doc_md=__doc__,
+)
+def crypto_hourly():
+    @task
+    def silver(data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.silver(data_interval_start, data_interval_end)
+
+    @task
+    def gold(silver_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.gold(data_interval_start, data_interval_end)
+
+    @task(retries=0)
+    def quality(gold_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.quality("crypto_hourly", data_interval_start, data_interval_end)
+
+    quality(gold(silver()))
+
+
+crypto_hourly()
