@@ -28,9 +28,13 @@ def container_env(stack: ComposeStack, service: dict) -> dict[str, str]:
 
 
 def test_project_services_are_the_expected_ones(compose_stack: ComposeStack) -> None:
-    assert {"coinbase-producer", "lakehouse-init", "spark-streaming", "spark-batch", "airflow-scheduler"} <= set(
-        project_services(compose_stack)
-    )
+    assert {
+        "coinbase-producer",
+        "lakehouse-init",
+        "spark-streaming",
+        "spark-batch",
+        "airflow-scheduler",
+    } <= set(project_services(compose_stack))
 
 
 @pytest.mark.parametrize(

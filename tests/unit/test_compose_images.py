@@ -58,7 +58,9 @@ def test_spark_minor_and_scala_match_the_local_pyspark(versions) -> None:
 
 
 def test_base_images_are_pinned(compose_stack: ComposeStack, versions) -> None:
-    airflow_args = {k: str(v) for k, v in compose_stack.services["airflow-scheduler"]["build"]["args"].items()}
+    airflow_args = {
+        k: str(v) for k, v in compose_stack.services["airflow-scheduler"]["build"]["args"].items()
+    }
     images = (
         from_images(SPARK_DOCKERFILE, versions)
         + from_images(AIRFLOW_DOCKERFILE, airflow_args)
@@ -66,7 +68,7 @@ def test_base_images_are_pinned(compose_stack: ComposeStack, versions) -> None:
     )
     assert f"apache/spark:{versions['SPARK_VERSION']}-scala{versions['SCALA_BINARY']}-java17-ubuntu" in images
     for image in images:
-        repository, _, tag = image.partition(":")
+        _, _, tag = image.partition(":")
         assert re.match(r"\d+\.\d+\.\d+", tag), f"{image} is not pinned to a release"
     # the project needs Python 3.11 everywhere it runs
     assert all("python3.11" in i or "python:3.11." in i for i in images if "spark" not in i)
@@ -99,7 +101,7 @@ def run_fetch_jars(tmp_path: Path, versions: dict[str, str], sha1: str | None = 
     fake_curl = bin_dir / "curl"
     fake_curl.write_text(
         "#!/bin/sh\n"
-        '# stand-in for curl: record the URL; a jar gets fixed bytes, a .sha1 their digest\n'
+        "# stand-in for curl: record the URL; a jar gets fixed bytes, a .sha1 their digest\n"
         'out=""; url=""\n'
         'while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2;; -*) shift;; *) url="$1"; shift;; esac; done\n'
         f'echo "$url" >> "{log}"\n'
