@@ -38,9 +38,9 @@ def iceberg_catalog_conf(settings: Settings) -> dict[str, str]:
         f"{prefix}.client.region": settings.s3.region,
         "spark.sql.defaultCatalog": settings.catalog.name,
     }
-    # Nessie (compose) runs without OAuth; only a catalog that asks for credentials gets them.
-    if settings.catalog.credential is not None:
-        conf[f"{prefix}.credential"] = settings.catalog.credential.get_secret_value()
+    # same rule as the pyiceberg client (infrastructure.catalog): Nessie in compose has no OAuth
+    if settings.catalog.auth == "oauth2":
+        conf[f"{prefix}.credential"] = settings.catalog_credential()
     return conf
 
 

@@ -112,7 +112,7 @@ def test_spark_catalog_conf_comes_from_settings() -> None:
     settings = Settings(
         _env_file=None,
         s3={"endpoint": "http://seaweedfs:8333", "access_key": "k", "secret_key": "s"},
-        catalog={"uri": "http://nessie:19120/iceberg/", "warehouse": "warehouse"},
+        catalog={"uri": "http://nessie:19120/iceberg/", "warehouse": "warehouse", "auth": "none"},
     )
     conf = iceberg_catalog_conf(settings)
     prefix = "spark.sql.catalog.lakehouse"
@@ -123,10 +123,9 @@ def test_spark_catalog_conf_comes_from_settings() -> None:
     assert conf["spark.sql.defaultCatalog"] == "lakehouse"
     # no OAuth against a catalog that was not given a credential (Nessie here)
     assert f"{prefix}.credential" not in conf
-    seaweed = Settings(
-        _env_file=None, s3={"access_key": "k", "secret_key": "s"}, catalog={"credential": "id:secret"}
-    )
-    assert iceberg_catalog_conf(seaweed)[f"{prefix}.credential"] == "id:secret"
+    # SeaweedFS's catalog (embedded) authenticates with the S3 key pair unless told otherwise
+    seaweed = Settings(_env_file=None, s3={"access_key": "k", "secret_key": "s"})
+    assert iceberg_catalog_conf(seaweed)[f"{prefix}.credential"] == "k:s"
 
 
 def test_grafana_datasources_point_at_the_stack(compose_stack: ComposeStack) -> None:
@@ -150,3 +149,15 @@ def test_prometheus_scrapes_services_that_exist(compose_stack: ComposeStack) -> 
     assert "coinbase-producer" in hosts
     mounted = " ".join(compose_stack.services["prometheus"]["volumes"])
     assert "prometheus.compose.yml:/etc/prometheus/prometheus.yml" in mounted
+
+
+def test_pyiceberg_client_sends_no_credential_when_auth_is_none(monkeypatch) -> None:
+    from infrastructure import catalog
+
+    seen: list[dict] = []
+    monkeypatch.setattr(catalog, "RestCatalog", lambda name, **props: seen.append(props))
+    keys = {"access_key": "k", "secret_key": "s"}
+    catalog.load_catalog(Settings(_env_file=None, s3=keys, catalog={"auth": "none"}))
+    catalog.load_catalog(Settings(_env_file=None, s3=keys))
+    assert "credential" not in seen[0]
+    assert seen[1]["credential"] == "k:s"

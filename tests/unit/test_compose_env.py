@@ -62,6 +62,7 @@ def test_service_environment_is_valid_settings(
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.s3.endpoint == "http://seaweedfs:8333"
     assert settings.catalog.uri.startswith("http://nessie:19120/iceberg")
+    assert settings.catalog.auth == "none"  # Nessie here has no OAuth2 token endpoint
     assert settings.engine.processing == "spark" and settings.engine.query == "trino"
     assert settings.trino.host == "trino"
     assert str(settings.data_dir) == "/data"
