@@ -82,5 +82,5 @@ lint: setup ## Ruff lint and format check
 .PHONY: clean
 clean: ## Remove local data (.lakehouse/) and caches; keeps .venv; also the compose stack's volumes if Docker runs
 	rm -rf .lakehouse .pytest_cache .ruff_cache
-	if docker info >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
+	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
