@@ -161,3 +161,20 @@ def test_pyiceberg_client_sends_no_credential_when_auth_is_none(monkeypatch) -> 
     catalog.load_catalog(Settings(_env_file=None, s3=keys))
     assert "credential" not in seen[0]
     assert seen[1]["credential"] == "k:s"
+
+
+def test_airflow_options_exist_in_the_pinned_airflow(compose_stack: ComposeStack) -> None:
+    import importlib.util
+
+    # the option catalogue shipped with the installed Airflow (same minor as the image), read
+    # without importing Airflow
+    package = Path(importlib.util.find_spec("airflow").origin).parent
+    options = yaml.safe_load((package / "config_templates/config.yml").read_text())
+    checked = 0
+    for name in ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"):
+        for key in environment_of(compose_stack.services[name]):
+            if key.startswith("AIRFLOW__"):
+                section, option = key.removeprefix("AIRFLOW__").lower().split("__", 1)
+                assert option in (options.get(section) or {}).get("options", {}), f"{name}: unknown {key}"
+                checked += 1
+    assert checked >= 40
