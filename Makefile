@@ -25,6 +25,45 @@ $(STAMP): pyproject.toml infrastructure/scripts/install-system-packages.sh
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+##@ Cluster stack (docker compose)
+
+COMPOSE ?= docker compose
+s ?=
+SPARK_BATCH_ARGS ?=
+
+.PHONY: up
+up: ## Build the images and start the whole cluster stack in the background (needs .env, see README)
+	@test -f .env || { echo "no .env: cp .env.example .env and set the secrets of its 'cluster stack' section" >&2; exit 1; }
+	$(COMPOSE) up -d --build
+
+.PHONY: down
+down: ## Stop the cluster stack; data volumes are kept (make clean removes them)
+	$(COMPOSE) down
+
+.PHONY: ps
+ps: ## List the cluster stack's containers with their state and health
+	$(COMPOSE) ps
+
+.PHONY: logs
+logs: ## Follow the logs of one service (make logs s=spark-streaming) or of all
+	$(COMPOSE) logs -f --tail=200 $(s)
+
+.PHONY: init
+init: ## Re-run the idempotent bootstrap (topics, namespaces, tables) in a one-shot container
+	$(COMPOSE) run --rm lakehouse-init
+
+.PHONY: spark-streaming
+spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.trades)
+	$(COMPOSE) up -d --build spark-streaming
+
+.PHONY: spark-batch
+spark-batch: ## Run the Spark silver job once (make spark-batch SPARK_BATCH_ARGS="--start T --end T")
+	$(COMPOSE) --profile batch run --rm spark-batch spark-submit /opt/lakehouse/processing/spark_jobs/silver_batch.py $(SPARK_BATCH_ARGS)
+
+.PHONY: trino-cli
+trino-cli: ## Open the Trino CLI on the stack's lakehouse catalog
+	$(COMPOSE) exec trino trino --catalog iceberg
+
 ##@ Development
 
 .PHONY: test
@@ -41,6 +80,7 @@ lint: setup ## Ruff lint and format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: clean
-clean: ## Remove local data (.lakehouse/) and caches; keeps .venv
+clean: ## Remove local data (.lakehouse/) and caches; keeps .venv; also the compose stack's volumes if Docker runs
 	rm -rf .lakehouse .pytest_cache .ruff_cache
+	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

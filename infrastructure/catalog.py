@@ -24,10 +24,12 @@ def s3_properties(settings: Settings) -> dict[str, str]:
 
 def load_catalog(settings: Settings) -> RestCatalog:
     """A REST catalog client; fails fast with the catalog's own message if credentials are wrong."""
+    # a catalog without an OAuth2 server (Nessie in compose) must not be sent to a token endpoint
+    auth = {"credential": settings.catalog_credential()} if settings.catalog.auth == "oauth2" else {}
     return RestCatalog(
         settings.catalog.name,
         uri=settings.catalog.uri,
-        credential=settings.catalog_credential(),
         warehouse=settings.catalog.warehouse,
+        **auth,
         **s3_properties(settings),
     )

@@ -85,6 +85,8 @@ class CatalogSettings(_Section):
     warehouse: str = "s3://warehouse"
     # OAuth2 client credentials "id:secret". Empty: use the S3 key pair (SeaweedFS's catalog does).
     credential: SecretStr | None = None
+    # "none": send no OAuth2 credentials (Nessie in the compose stack runs without an auth server)
+    auth: Literal["oauth2", "none"] = "oauth2"
 
 
 class EngineSettings(_Section):

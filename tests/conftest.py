@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.airflow"]
+# one fixture module per domain, one line each
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.airflow",
+    "tests.fixtures.spark",
+    "tests.fixtures.compose",
+]
 
 TIERS = ("unit", "integration", "e2e")
 

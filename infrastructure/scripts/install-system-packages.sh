@@ -8,6 +8,8 @@ declare -A NEEDED=(
   [prometheus]=prometheus
   [promtool]=prometheus
   [kcat]=kcat
+  # validates docker-compose.yml offline (`docker-compose config`) in tests; needs no Docker engine
+  [docker-compose]=docker-compose
 )
 
 missing=()

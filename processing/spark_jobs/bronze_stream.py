@@ -1,0 +1,223 @@
+"""Spark Structured Streaming bronze writer (compose stack): Kafka trades topic -> Iceberg ``bronze.trades``.
+
+Run with ``spark-submit processing/spark_jobs/bronze_stream.py`` in the Spark image (the
+``spark-streaming`` service). Settings: ``LAKEHOUSE_KAFKA__*`` (brokers, topics),
+``LAKEHOUSE_CATALOG__*`` / ``LAKEHOUSE_S3__*`` (Nessie REST catalog, SeaweedFS),
+``LAKEHOUSE_BRONZE__FLUSH_SECONDS`` (trigger interval) and ``LAKEHOUSE_BRONZE__FLUSH_ROWS``
+(at most this many Kafka records per micro-batch); checkpoints under ``LAKEHOUSE_DATA_DIR``.
+
+Shape: :func:`parse_kafka_records`, :func:`bronze_rows` and :func:`dead_letters` are pure DataFrame
+transforms (unit-tested on a static DataFrame shaped like the Kafka source's); :func:`write_batch`
+and :func:`main` are the thin I/O around them.
+
+Guarantees:
+- Validity is decided by ``Trade.from_wire``, the same parser every other consumer uses; bronze
+  keeps ``price``/``size`` as the decimal strings received.
+- A record that is not a valid trade is never dropped: it goes to the DLQ topic
+  (``LAKEHOUSE_KAFKA__DLQ_TOPIC``) with its original key and value and headers ``reason``,
+  ``source_topic``, ``source_partition``, ``source_offset``. The DLQ is written before the batch is
+  committed to bronze, so a crash in between re-sends the batch's dead letters (at least once; the
+  source headers identify duplicates).
+- Each micro-batch is appended once: the append carries the query name and batch id in its snapshot
+  summary, and a replayed batch whose id is already committed is skipped, so re-delivery never
+  adds a second row for a (topic, partition, offset).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING
+
+import orjson
+
+from infrastructure.settings import Settings, get_settings
+from infrastructure.tables import BRONZE_TRADES
+from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
+from processing.spark_jobs.iceberg_session import build_session, spark_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+QUERY_NAME = "bronze_stream"
+ERROR_COLUMN = "dlq_reason"
+# snapshot-summary keys that make a micro-batch's append idempotent
+SUMMARY_QUERY = "lakehouse.spark-stream"
+SUMMARY_BATCH = "lakehouse.spark-batch-id"
+KAFKA_LINEAGE = {
+    "kafka_topic": "topic",
+    "kafka_partition": "partition",
+    "kafka_offset": "offset",
+    "kafka_timestamp": "timestamp",
+}
+
+
+@cache
+def bronze_schema() -> StructType:
+    return spark_schema(BRONZE_TRADES.schema)
+
+
+@cache
+def parsed_schema() -> StructType:
+    """What the parser returns per record: the wire columns of bronze plus the rejection reason."""
+    from pyspark.sql import types as T
+
+    wire = [f for f in bronze_schema().fields if f.name in WIRE_FIELDS]
+    return T.StructType(
+        [T.StructField(f.name, f.dataType, nullable=True) for f in wire]
+        + [T.StructField(ERROR_COLUMN, T.StringType(), nullable=True)]
+    )
+
+
+def parse_wire(value: bytes | bytearray | None) -> tuple:
+    """One Kafka value -> the wire columns of bronze (in schema order) and ``None``, or Nones and a reason.
+
+    ``{"exchange": "coinbase", "product_id": "BTC-USD", "trade_id": 10, "price": "400.23", ...}``
+    -> ``("coinbase", "BTC-USD", 10, "400.23", ..., None)``; ``b"not json"`` -> ``(None, ..., "not JSON: ...")``.
+    """
+    names = parsed_schema().fieldNames()
+    if value is None:
+        return (None,) * (len(names) - 1) + ("empty message value",)
+    try:
+        trade = Trade.from_wire(bytes(value))
+    except InvalidTrade as exc:
+        return (None,) * (len(names) - 1) + (str(exc),)
+    received = orjson.loads(value)
+    columns: dict[str, object] = {
+        "exchange": trade.exchange,
+        "product_id": trade.product_id,
+        "trade_id": trade.trade_id,
+        # bronze keeps the decimal strings exactly as received ("1E-8" stays "1E-8")
+        "price": received["price"],
+        "size": received["size"],
+        "side": trade.side,
+        "event_time": trade.event_time,
+        "receive_time": trade.receive_time,
+        "sequence": trade.sequence,
+        "source": trade.source,
+        "raw": trade.raw,
+        ERROR_COLUMN: None,
+    }
+    return tuple(columns[name] for name in names)
+
+
+def parse_kafka_records(records: DataFrame, ingest_time: Column | None = None) -> DataFrame:
+    """Kafka source rows (key, value, topic, partition, offset, timestamp, ...) -> parsed rows.
+
+    The result has every bronze column, the original ``key``/``value`` (for dead letters) and
+    ``dlq_reason`` (null for valid trades). ``ingest_time`` defaults to the batch's current time.
+    """
+    from pyspark.sql import functions as F
+
+    parse = F.udf(parse_wire, parsed_schema(), useArrow=False)
+    parsed = records.withColumn("_parsed", parse(F.col("value")))
+    ingest = ingest_time if ingest_time is not None else F.current_timestamp()
+    columns = []
+    for field in bronze_schema().fields:
+        if field.name in WIRE_FIELDS:
+            source = F.col(f"_parsed.{field.name}")
+        elif field.name in KAFKA_LINEAGE:
+            source = F.col(KAFKA_LINEAGE[field.name])
+        elif field.name == "ingest_time":
+            source = ingest
+        else:  # a new bronze column must be given a source here, not silently left null
+            raise ValueError(f"bronze column {field.name!r} has no source in the Kafka record")
+        columns.append(source.cast(field.dataType).alias(field.name))
+    return parsed.select(
+        F.col("key"), F.col("value"), *columns, F.col(f"_parsed.{ERROR_COLUMN}").alias(ERROR_COLUMN)
+    )
+
+
+def bronze_rows(parsed: DataFrame) -> DataFrame:
+    """The valid trades, exactly the columns (and order) of ``bronze.trades``."""
+    from pyspark.sql import functions as F
+
+    return parsed.where(F.col(ERROR_COLUMN).isNull()).select(*bronze_schema().fieldNames())
+
+
+def dead_letters(parsed: DataFrame, dlq_topic: str) -> DataFrame:
+    """The rejected records as Kafka sink rows: original key and value, the reason and source in headers."""
+    from pyspark.sql import functions as F
+
+    def header(name: str, value: Column) -> Column:
+        return F.struct(F.lit(name).alias("key"), F.encode(value.cast("string"), "UTF-8").alias("value"))
+
+    return parsed.where(F.col(ERROR_COLUMN).isNotNull()).select(
+        F.lit(dlq_topic).alias("topic"),
+        F.col("key"),
+        F.col("value"),
+        F.array(
+            header("reason", F.col(ERROR_COLUMN)),
+            header("source_topic", F.col("kafka_topic")),
+            header("source_partition", F.col("kafka_partition")),
+            header("source_offset", F.col("kafka_offset")),
+        ).alias("headers"),
+    )
+
+
+def batch_committed(spark: SparkSession, table: str, query: str, batch_id: int) -> bool:
+    """True if an earlier attempt of this micro-batch already appended to ``table``."""
+    found = spark.sql(
+        f"SELECT 1 FROM {table}.snapshots "
+        f"WHERE summary['{SUMMARY_QUERY}'] = :query AND summary['{SUMMARY_BATCH}'] = :batch LIMIT 1",
+        args={"query": query, "batch": str(batch_id)},
+    )
+    return not found.isEmpty()
+
+
+def write_batch(batch: DataFrame, batch_id: int, settings: Settings, table: str) -> None:
+    """Dead letters to Kafka first, then one idempotent append of the valid trades to bronze."""
+    parsed = parse_kafka_records(batch).persist()
+    try:
+        rejected = dead_letters(parsed, settings.kafka.dlq_topic)
+        if not rejected.isEmpty():
+            (
+                rejected.write.format("kafka")
+                .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+                .option("kafka.enable.idempotence", "true")
+                .save()
+            )
+        if not batch_committed(batch.sparkSession, table, QUERY_NAME, batch_id):
+            (
+                bronze_rows(parsed)
+                .writeTo(table)
+                .option("fanout-enabled", "true")  # no sort needed before a partitioned write
+                # the parsed columns are nullable in Spark's eyes but never null for a valid trade
+                # (Trade.from_wire); Spark's by-name output resolution asserts it row by row
+                .option("check-nullability", "false")
+                .option(f"snapshot-property.{SUMMARY_QUERY}", QUERY_NAME)
+                .option(f"snapshot-property.{SUMMARY_BATCH}", str(batch_id))
+                .append()
+            )
+    finally:
+        parsed.unpersist()
+
+
+def main(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    spark = build_session(settings, QUERY_NAME)
+    table = f"{settings.catalog.name}.{BRONZE_TRADES.identifier}"
+    records = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .option("subscribe", settings.kafka.trades_topic)
+        .option("startingOffsets", "earliest")
+        # offsets lost to retention must stop the job loudly, never be skipped silently
+        .option("failOnDataLoss", "true")
+        .option("maxOffsetsPerTrigger", str(settings.bronze.flush_rows))
+        .load()
+    )
+    query = (
+        records.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(lambda batch, batch_id: write_batch(batch, batch_id, settings, table))
+        .option("checkpointLocation", str(settings.data_dir / "checkpoints" / QUERY_NAME))
+        .trigger(processingTime=f"{settings.bronze.flush_seconds} seconds")
+        .start()
+    )
+    print(f"{QUERY_NAME}: {settings.kafka.trades_topic} -> {table}, started {datetime.now().isoformat()}")
+    query.awaitTermination()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""docker-compose.yml checked statically: services, health, dependencies, pins, variables, ports, secrets, memory."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.fixtures.compose import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    ComposeStack,
+    MissingVariable,
+    environment_of,
+    example_env,
+    interpolate,
+    interpolate_tree,
+    variables_used,
+)
+
+REQUIRED_SERVICES = {
+    "kafka", "seaweedfs", "postgres", "nessie", "spark-streaming", "trino", "prometheus", "grafana",
+    "coinbase-producer", "lakehouse-init", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+    "airflow-dag-processor", "airflow-triggerer",
+}  # fmt: skip
+MEMORY_BUDGET_BYTES = 8 * 1024**3
+CONDITIONS = {"service_healthy", "service_completed_successfully"}
+
+
+def is_one_shot(service: dict) -> bool:
+    return service.get("restart") == "no"
+
+
+def mem_bytes(limit: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", str(limit).lower()).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def test_every_service_of_the_stack_exists(compose_stack: ComposeStack) -> None:
+    assert set(compose_stack.services) >= REQUIRED_SERVICES
+
+
+def test_long_running_services_have_healthchecks_and_one_shots_do_not_restart(
+    compose_stack: ComposeStack,
+) -> None:
+    for name, service in compose_stack.services.items():
+        if is_one_shot(service):
+            continue
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+        assert service.get("restart") == "unless-stopped", name
+    one_shots = {n for n, s in compose_stack.services.items() if is_one_shot(s)}
+    assert {"lakehouse-init", "airflow-init", "seaweedfs-init"} <= one_shots
+
+
+def test_dependencies_wait_for_health_or_completion(compose_stack: ComposeStack) -> None:
+    services = compose_stack.services
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on must use conditions, not a list"
+        for target, spec in depends.items():
+            assert target in services, f"{name} depends on unknown {target}"
+            condition = spec.get("condition")
+            assert condition in CONDITIONS, f"{name} -> {target}: {condition}"
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} waits for health of {target}"
+            else:
+                assert is_one_shot(services[target]), f"{name} waits for {target} to complete"
+
+
+def test_every_image_is_pinned(compose_stack: ComposeStack) -> None:
+    for name, service in compose_stack.services.items():
+        image = service.get("image")
+        assert image, f"{name} has no image name"
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag not in {"latest", "main", "nightly", ""}, f"{name}: {image} is not pinned"
+        # upstream images pin a release (x.y[.z], or Trino's single release number), not a moving major
+        if "build" not in service:
+            assert re.match(r"v?\d+\.\d+|\d{3,}$", tag), f"{name}: {image} pins no release"
+
+
+def test_every_variable_is_documented_in_env_example() -> None:
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    undocumented = variables_used(COMPOSE_FILE.read_text()) - documented
+    assert not undocumented, f"document in .env.example: {sorted(undocumented)}"
+
+
+def test_missing_secret_stops_compose_with_a_message_naming_it() -> None:
+    env = example_env(placeholder_secrets=False)
+    with pytest.raises(MissingVariable, match=r"set \w+ in \.env"):
+        interpolate_tree(yaml.safe_load(COMPOSE_FILE.read_text()), env)
+    assert interpolate("${X:?set X in .env}", {"X": "v"}) == "v"
+    assert interpolate("a$${B}${C:-d}", {}) == "a${B}d"
+
+
+def test_host_ports_bind_to_loopback_by_default(compose_stack: ComposeStack) -> None:
+    published = 0
+    for name, service in compose_stack.services.items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str), f"{name}: write ports as HOST_IP:HOST:CONTAINER strings"
+            host_ip = port.split(":")[0]
+            assert host_ip == "127.0.0.1", f"{name} publishes {port}"
+            published += 1
+    assert published >= 8
+
+
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|FERNET|ACCESS_KEY|TOKEN|CREDENTIAL|\.name$|\.secret$", re.I)
+
+
+def test_no_secret_literal_in_the_compose_file(compose_stack: ComposeStack) -> None:
+    for name, service in compose_stack.raw["services"].items():
+        for key, value in environment_of(service).items():
+            if SECRET_KEY.search(key) and not key.startswith("_AIRFLOW_WWW_USER_USERNAME"):
+                assert re.fullmatch(r".*\$\{[A-Z0-9_]+:\?[^}]+\}.*", value), (
+                    f"{name}.{key} must come from .env as ${{VAR:?...}}, not a literal"
+                )
+    assert "BEGIN PRIVATE KEY" not in COMPOSE_FILE.read_text()
+
+
+def test_memory_limits_fit_in_8_gib(compose_stack: ComposeStack) -> None:
+    limits = {name: s.get("mem_limit") for name, s in compose_stack.services.items()}
+    assert all(limits.values()), f"services without mem_limit: {[n for n, v in limits.items() if not v]}"
+    # one-shots and the on-demand batch job are counted too: the budget holds with all of them running
+    total = sum(mem_bytes(v) for v in limits.values())
+    assert total <= MEMORY_BUDGET_BYTES, f"{total / 1024**2:.0f} MiB > 8 GiB"
+
+
+def test_project_services_share_one_build_per_image(compose_stack: ComposeStack) -> None:
+    builds: dict[str, tuple] = {}
+    for service in compose_stack.services.values():
+        if "build" in service:
+            key = (
+                service["build"]["dockerfile"],
+                tuple(sorted((service["build"].get("args") or {}).items())),
+            )
+            assert builds.setdefault(service["image"], key) == key, service["image"]
+    assert len(builds) == 3

@@ -1,0 +1,180 @@
+"""Config files of the compose stack: Trino catalog, Nessie, Spark defaults, Grafana, Prometheus targets.
+
+Key names are checked against the properties documented for the pinned versions (listed here with
+where they are documented), so a misspelt key fails in CI instead of being ignored at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from infrastructure.settings import Settings
+from processing.spark_jobs.iceberg_session import iceberg_catalog_conf
+from tests.fixtures.compose import ROOT, ComposeStack, environment_of
+
+TRINO_CATALOG = ROOT / "trino/catalog/iceberg.properties"
+SPARK_DEFAULTS = ROOT / "infrastructure/spark/conf/spark-defaults.conf"
+PROMETHEUS = ROOT / "monitoring/prometheus/prometheus.compose.yml"
+GRAFANA_DATASOURCES = ROOT / "monitoring/grafana/provisioning/datasources/lakehouse.yml"
+
+# trino.io/docs/476: connector/iceberg (general + REST catalog), object-storage/file-system-s3
+TRINO_ICEBERG_KEYS = {
+    "connector.name", "iceberg.catalog.type", "iceberg.file-format", "iceberg.compression-codec",
+    "iceberg.rest-catalog.uri", "iceberg.rest-catalog.warehouse", "iceberg.rest-catalog.security",
+    "iceberg.rest-catalog.oauth2.token", "iceberg.rest-catalog.oauth2.credential",
+    "iceberg.rest-catalog.vended-credentials-enabled", "fs.native-s3.enabled", "s3.endpoint",
+    "s3.region", "s3.path-style-access", "s3.aws-access-key", "s3.aws-secret-key",
+}  # fmt: skip
+# projectnessie.org: guides/iceberg-rest, configuration (version store, catalog, S3 default options)
+NESSIE_KEYS = [
+    r"nessie\.version\.store\.type",
+    r"nessie\.version\.store\.persist\.jdbc\.datasource",
+    r"quarkus\.datasource\.postgresql\.(jdbc\.url|username|password)",
+    r"nessie\.catalog\.default-warehouse",
+    r"nessie\.catalog\.warehouses\.[a-z0-9-]+\.location",
+    r"nessie\.catalog\.service\.s3\.default-options\.(endpoint|path-style-access|region|access-key)",
+]
+# spark.apache.org/docs/4.0.x/configuration + iceberg.apache.org/docs/1.10.0/spark-configuration
+SPARK_KEYS = {
+    "spark.master", "spark.driver.memory", "spark.sql.extensions", "spark.sql.session.timeZone",
+    "spark.sql.shuffle.partitions", "spark.ui.showConsoleProgress",
+}  # fmt: skip
+# iceberg.apache.org/docs/1.10.0: spark-configuration (catalog), aws (S3FileIO)
+ICEBERG_CATALOG_SUFFIXES = {
+    "", ".type", ".uri", ".warehouse", ".io-impl", ".s3.endpoint", ".s3.path-style-access",
+    ".s3.access-key-id", ".s3.secret-access-key", ".client.region", ".credential",
+}  # fmt: skip
+
+
+def properties(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_trino_catalog_uses_nessie_rest_and_native_s3(compose_stack: ComposeStack) -> None:
+    catalog = properties(TRINO_CATALOG)
+    assert set(catalog) <= TRINO_ICEBERG_KEYS, set(catalog) - TRINO_ICEBERG_KEYS
+    assert catalog["connector.name"] == "iceberg" and catalog["iceberg.catalog.type"] == "rest"
+    assert (
+        catalog["iceberg.rest-catalog.uri"]
+        == compose_stack.services["spark-streaming"]["environment"]["LAKEHOUSE_CATALOG__URI"]
+    )
+    assert catalog["fs.native-s3.enabled"] == "true" and catalog["s3.path-style-access"] == "true"
+    assert (
+        catalog["s3.endpoint"]
+        == compose_stack.services["spark-streaming"]["environment"]["LAKEHOUSE_S3__ENDPOINT"]
+    )
+    # credentials are never in the file: ${ENV:...} names the container variables, which must exist
+    referenced = set(re.findall(r"\$\{ENV:(\w+)\}", TRINO_CATALOG.read_text()))
+    assert {"S3_ACCESS_KEY", "S3_SECRET_KEY"} <= referenced
+    assert referenced <= set(environment_of(compose_stack.services["trino"]))
+
+
+def test_nessie_configuration_keys_are_documented_and_consistent(compose_stack: ComposeStack) -> None:
+    env = environment_of(compose_stack.services["nessie"])
+    props = {k: v for k, v in env.items() if "." in k}
+    secret_ref = props["nessie.catalog.service.s3.default-options.access-key"]
+    secret_name = secret_ref.removeprefix("urn:nessie-secret:quarkus:")
+    assert secret_name != secret_ref, "S3 keys go through a Nessie secret reference"
+    for key in props:
+        if key in (f"{secret_name}.name", f"{secret_name}.secret"):
+            continue
+        assert any(re.fullmatch(p, key) for p in NESSIE_KEYS), f"undocumented Nessie property {key}"
+    assert props["nessie.version.store.type"] == "JDBC2"
+    default = props["nessie.catalog.default-warehouse"]
+    assert props[f"nessie.catalog.warehouses.{default}.location"] == "s3://warehouse/"
+    assert props["nessie.catalog.service.s3.default-options.path-style-access"] == "true"
+    # clients name the same warehouse Nessie defines
+    assert compose_stack.services["spark-streaming"]["environment"]["LAKEHOUSE_CATALOG__WAREHOUSE"] == default
+    assert properties(TRINO_CATALOG)["iceberg.rest-catalog.warehouse"] == default
+
+
+def test_spark_defaults_hold_only_static_documented_keys() -> None:
+    conf = {}
+    for line in SPARK_DEFAULTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split(None, 1)
+            conf[key] = value.strip()
+    assert set(conf) <= SPARK_KEYS, set(conf) - SPARK_KEYS
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert "IcebergSparkSessionExtensions" in conf["spark.sql.extensions"]
+
+
+def test_spark_catalog_conf_comes_from_settings() -> None:
+    settings = Settings(
+        _env_file=None,
+        s3={"endpoint": "http://seaweedfs:8333", "access_key": "k", "secret_key": "s"},
+        catalog={"uri": "http://nessie:19120/iceberg/", "warehouse": "warehouse", "auth": "none"},
+    )
+    conf = iceberg_catalog_conf(settings)
+    prefix = "spark.sql.catalog.lakehouse"
+    catalog_keys = {k.removeprefix(prefix) for k in conf if k.startswith(prefix)}
+    assert catalog_keys <= ICEBERG_CATALOG_SUFFIXES, catalog_keys - ICEBERG_CATALOG_SUFFIXES
+    assert conf[f"{prefix}.uri"] == "http://nessie:19120/iceberg/"
+    assert conf[f"{prefix}.s3.access-key-id"] == "k" and conf[f"{prefix}.s3.secret-access-key"] == "s"
+    assert conf["spark.sql.defaultCatalog"] == "lakehouse"
+    # no OAuth against a catalog that was not given a credential (Nessie here)
+    assert f"{prefix}.credential" not in conf
+    # SeaweedFS's catalog (embedded) authenticates with the S3 key pair unless told otherwise
+    seaweed = Settings(_env_file=None, s3={"access_key": "k", "secret_key": "s"})
+    assert iceberg_catalog_conf(seaweed)[f"{prefix}.credential"] == "k:s"
+
+
+def test_grafana_datasources_point_at_the_stack(compose_stack: ComposeStack) -> None:
+    sources = {d["name"]: d for d in yaml.safe_load(GRAFANA_DATASOURCES.read_text())["datasources"]}
+    assert sources["Prometheus"]["url"] == "http://prometheus:9090"
+    assert sources["Trino"]["url"] == "http://trino:8080"
+    plugins = environment_of(compose_stack.services["grafana"])["GF_PLUGINS_PREINSTALL"]
+    assert sources["Trino"]["type"] in {p.split("@")[0] for p in plugins.split(",")}
+    assert re.search(r"@\d+\.\d+\.\d+", plugins), "the plugin version is pinned"
+
+
+def test_prometheus_scrapes_services_that_exist(compose_stack: ComposeStack) -> None:
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    hosts = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert hosts - {"localhost"} <= set(compose_stack.services)
+    assert "coinbase-producer" in hosts
+    mounted = " ".join(compose_stack.services["prometheus"]["volumes"])
+    assert "prometheus.compose.yml:/etc/prometheus/prometheus.yml" in mounted
+
+
+def test_pyiceberg_client_sends_no_credential_when_auth_is_none(monkeypatch) -> None:
+    from infrastructure import catalog
+
+    seen: list[dict] = []
+    monkeypatch.setattr(catalog, "RestCatalog", lambda name, **props: seen.append(props))
+    keys = {"access_key": "k", "secret_key": "s"}
+    catalog.load_catalog(Settings(_env_file=None, s3=keys, catalog={"auth": "none"}))
+    catalog.load_catalog(Settings(_env_file=None, s3=keys))
+    assert "credential" not in seen[0]
+    assert seen[1]["credential"] == "k:s"
+
+
+def test_airflow_options_exist_in_the_pinned_airflow(compose_stack: ComposeStack) -> None:
+    import importlib.util
+
+    # the option catalogue shipped with the installed Airflow (same minor as the image), read
+    # without importing Airflow
+    package = Path(importlib.util.find_spec("airflow").origin).parent
+    options = yaml.safe_load((package / "config_templates/config.yml").read_text())
+    checked = 0
+    for name in ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"):
+        for key in environment_of(compose_stack.services[name]):
+            if key.startswith("AIRFLOW__"):
+                section, option = key.removeprefix("AIRFLOW__").lower().split("__", 1)
+                assert option in (options.get(section) or {}).get("options", {}), f"{name}: unknown {key}"
+                checked += 1
+    assert checked >= 40
