@@ -104,6 +104,7 @@ class CoinbaseFeed:
             subscribed = False
             deadline = asyncio.get_running_loop().time() + s.subscribe_timeout_s
             stop_wait = asyncio.ensure_future(self.stop.wait())
+            recv: asyncio.Future | None = None
             try:
                 while not self.stop.is_set():
                     if subscribed:
@@ -136,3 +137,7 @@ class CoinbaseFeed:
                     self.on_frame(raw, received_at)
             finally:
                 stop_wait.cancel()
+                if recv is not None and not recv.done():
+                    recv.cancel()
+                    # retrieve its outcome so a close during cancellation is not logged as unhandled
+                    recv.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -61,12 +61,15 @@ def synthetic_frames(
     Deterministic for a given seed and start: the same run gives the same trades.
     """
     rng = random.Random(seed)
-    state = {p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, 0] for p in products}
+    # per product: [instrument, price in ticks, last trade id]; trade ids are consecutive per product
+    state = {
+        p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, rng.randrange(1, 10**8)]
+        for p in products
+    }
     step = timedelta(seconds=1 / rate_per_s)
     now = start
     sequence = 0
     next_heartbeat = start
-    trade_id = 0
     while True:
         if now >= next_heartbeat:
             for product in products:
@@ -89,8 +92,7 @@ def synthetic_frames(
             # a random walk in whole ticks, at least one tick above zero
             ticks = max(1, ticks + round(rng.gauss(0, max(1.0, ticks * 0.0002))))
             entry[1] = ticks
-            trade_id += 1
-            entry[2] = trade_id
+            trade_id = entry[2] = entry[2] + 1
             sequence += 1
             size_units = max(1, int(rng.expovariate(1 / spec.typical_size) * 10**spec.size_decimals))
             yield (

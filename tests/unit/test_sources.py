@@ -37,8 +37,9 @@ def test_synthetic_frames_parse_as_coinbase_frames() -> None:
         prices = [t.price for t in trades if t.product_id == product]
         assert all(p > 0 and p % tick == 0 for p in prices)
         assert len(set(prices)) > 1  # it walks
-    ids = [t.trade_id for t in trades]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for product in PRODUCTS:  # consecutive per product, as on Coinbase
+        ids = [t.trade_id for t in trades if t.product_id == product]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))
     # heartbeats name the last trade id of their product
     last = {}
     for p in parsed:
