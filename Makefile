@@ -44,3 +44,16 @@ lint: setup ## Ruff lint and format check
 clean: ## Remove local data (.lakehouse/) and caches; keeps .venv
 	rm -rf .lakehouse .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+##@ Ingestion
+
+INGEST_ARGS ?=
+BENCH_INGEST_N ?= 1000000
+
+.PHONY: producer-start
+producer-start: setup ## Run the live Coinbase -> Kafka producer (extra options: INGEST_ARGS="--duration 60")
+	$(LAKEHOUSE) ingest --source coinbase $(INGEST_ARGS)
+
+.PHONY: bench-ingest
+bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka (BENCH_INGEST_N messages)
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N)

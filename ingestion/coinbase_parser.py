@@ -23,6 +23,7 @@ MATCH_TYPES = frozenset(("match", "last_match"))
 # control frames that need no action beyond counting them
 CONTROL_TYPES = frozenset(("subscriptions",))
 MATCH_FIELDS = ("trade_id", "product_id", "price", "size", "side", "time")
+MATCH_FIELDS_SET = frozenset(MATCH_FIELDS)
 REST_FIELDS = ("trade_id", "price", "size", "side", "time")
 
 
@@ -86,8 +87,8 @@ def parse_frame(
         raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
     kind = obj.get("type")
     if kind in MATCH_TYPES:
-        missing = [f for f in MATCH_FIELDS if f not in obj]
-        if missing:
+        if not MATCH_FIELDS_SET <= obj.keys():
+            missing = [f for f in MATCH_FIELDS if f not in obj]
             raise InvalidTrade(f"{kind} missing fields: {', '.join(missing)}")
         product = obj["product_id"]
         if not isinstance(product, str) or product not in products:

@@ -7,7 +7,6 @@ a reconnect): that range is a :class:`Gap` to fill from the REST API. Pure state
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 RECENT_IDS = 50_000  # per product: enough to recognise a backfilled trade also seen on the socket
@@ -30,7 +29,6 @@ class Gap:
 class _Product:
     last: int | None = None
     recent: set[int] = field(default_factory=set)
-    order: deque[int] = field(default_factory=deque)
 
 
 class Continuity:
@@ -45,16 +43,21 @@ class Continuity:
         return None if state is None else state.last
 
     def seen(self, product_id: str, trade_id: int) -> bool:
-        """Record ``trade_id``; True if it was seen before (a duplicate, e.g. from socket and REST)."""
+        """Record ``trade_id``; True if it was seen before (a duplicate, e.g. from socket and REST).
+
+        Remembers about the last ``recent_ids`` ids below the highest one seen: older ids are
+        forgotten in batches (amortized), which keeps this cheap on the per-message path.
+        """
         state = self._products.get(product_id)
         if state is None:
             state = self._products[product_id] = _Product()
-        if trade_id in state.recent:
+        recent = state.recent
+        if trade_id in recent:
             return True
-        state.recent.add(trade_id)
-        state.order.append(trade_id)
-        if len(state.order) > self._recent_ids:
-            state.recent.discard(state.order.popleft())
+        recent.add(trade_id)
+        if len(recent) > 2 * self._recent_ids:
+            floor = max(recent) - self._recent_ids
+            state.recent = {i for i in recent if i > floor}
         return False
 
     def observe_trade(self, product_id: str, trade_id: int) -> Gap | None:

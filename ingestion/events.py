@@ -151,7 +151,12 @@ def format_decimal(value: Decimal) -> str:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2014-11-07T08:19:27.028459Z``. Plain ``isoformat()`` is the cheapest C formatter (this runs
+    twice per message); it drops the fraction when microseconds are 0, so that case adds it back."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.isoformat()[:-6]  # without "+00:00"
+    return text + "Z" if value.microsecond else text + ".000000Z"
 
 
 def _text(obj: dict, name: str) -> str:

@@ -42,10 +42,7 @@ class Pipeline:
         self.counts = Counts()
         # resolved once: label lookups are too slow for the per-message path
         self._keys = {p: message_key("coinbase", p) for p in self.products}
-        self._received = {
-            t: metrics.received.labels(type=t)
-            for t in ("match", "heartbeat", "subscriptions", "error", "invalid")
-        }
+        self._received = metrics.received
         self._observe_latency = metrics.latency.observe
 
     def handle(self, raw: bytes | str, receive_time: datetime, source: Source) -> Gap | None:
@@ -55,11 +52,11 @@ class Pipeline:
         try:
             parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes)
         except InvalidTrade as exc:
-            self._received["invalid"].inc()
+            self._received["invalid"] += 1
             self.dead_letter(raw, str(exc), source)
             return None
         if type(parsed) is Trade:
-            self._received["match"].inc()
+            self._received["match"] += 1
             counts.trades += 1
             product = parsed.product_id
             gap = self.continuity.observe_trade(product, parsed.trade_id)
@@ -69,16 +66,16 @@ class Pipeline:
             self.producer.send(parsed.to_wire(), self._keys[product])
             return self._gap(gap)
         if type(parsed) is Heartbeat:
-            self._received["heartbeat"].inc()
+            self._received["heartbeat"] += 1
             counts.heartbeats += 1
             return self._gap(self.continuity.observe_heartbeat(parsed.product_id, parsed.last_trade_id))
         if type(parsed) is ExchangeError:
-            self._received["error"].inc()
+            self._received["error"] += 1
             self.metrics.exchange_errors.inc()
             log.warning("Coinbase error frame: %s (%s)", parsed.message, parsed.reason)
             return None
         assert type(parsed) is Control
-        self._received["subscriptions"].inc()
+        self._received["subscriptions"] += 1
         log.info("subscribed: %s", parsed.payload.get("channels"))
         return None
 

@@ -49,9 +49,18 @@ class TradeProducer:
         self.failed = 0  # messages the broker refused or that timed out
         self.dead_lettered = 0  # dead letters acknowledged
         self._acked_reported = 0
+        self._raw_produce = self._producer.produce
+        self._raw_poll = self._producer.poll
+        self._trade_callback = self._on_trade_delivery
 
     def send(self, value: bytes, key: bytes) -> None:
-        self._produce(self._topic, value, key, None, self._on_trade_delivery)
+        """One trade (the per-message path: no optional arguments, bound methods resolved once)."""
+        try:
+            self._raw_produce(self._topic, value, key, on_delivery=self._trade_callback)
+        except BufferError:
+            self._produce(self._topic, value, key, None, self._trade_callback)
+            return
+        self._raw_poll(0)
 
     def dead_letter(
         self, raw: bytes | str, reason: str, source: str | None, key: bytes | None = None

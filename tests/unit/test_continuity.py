@@ -55,5 +55,8 @@ def test_seen_recognises_duplicates_within_a_bounded_window() -> None:
     assert [c.seen("BTC-USD", i) for i in (1, 2, 3)] == [False] * 3
     assert c.seen("BTC-USD", 2) is True
     assert c.seen("ETH-USD", 2) is False
-    c.seen("BTC-USD", 4)  # evicts 1
+    for i in range(4, 8):
+        c.seen("BTC-USD", i)  # past 2 x 3 ids: those more than 3 below the highest are forgotten
     assert c.seen("BTC-USD", 1) is False
+    assert c.seen("BTC-USD", 7) is True
+    assert len(c._products["BTC-USD"].recent) <= 2 * 3 + 1

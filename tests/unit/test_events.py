@@ -78,3 +78,16 @@ def test_bad_wire_messages_name_the_problem(mutate, reason: str) -> None:
     good = orjson.loads(make_trade().to_wire())
     with pytest.raises(InvalidTrade, match=reason):
         Trade.from_wire(mutate(good))
+
+
+def test_format_time_is_utc_microseconds_with_z() -> None:
+    from datetime import timedelta, timezone
+
+    from ingestion.events import format_time
+
+    for value in (
+        datetime(2014, 11, 7, 8, 19, 27, 28459, tzinfo=UTC),
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+    ):
+        assert format_time(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
