@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -23,20 +23,19 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from infrastructure import services  # noqa: E402
-from infrastructure.bootstrap import ensure_topics  # noqa: E402
-from infrastructure.settings import Settings  # noqa: E402
-from ingestion.coinbase_parser import parse_frame  # noqa: E402
-from ingestion.events import Trade  # noqa: E402
-from ingestion.metrics import IngestMetrics  # noqa: E402
-from ingestion.pipeline import Pipeline  # noqa: E402
-from ingestion.producer import TradeProducer, producer_config  # noqa: E402
-from ingestion.sources import synthetic_frames  # noqa: E402
+from infrastructure import services
+from infrastructure.bootstrap import ensure_topics
+from infrastructure.settings import Settings
+from ingestion.coinbase_parser import parse_frame
+from ingestion.events import Trade
+from ingestion.metrics import IngestMetrics
+from ingestion.pipeline import Pipeline
+from ingestion.producer import TradeProducer, producer_config
+from ingestion.sources import synthetic_frames
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 FLUSH_TIMEOUT_S = 300
+CPU: dict[str, float] = {}  # process CPU seconds per run (this process, librdkafka threads included)
 
 
 def make_frames(n: int, seed: int) -> list[bytes]:
@@ -50,11 +49,12 @@ def run_pipeline(settings: Settings, frames: list[bytes]) -> tuple[float, int, i
     producer = TradeProducer(settings.kafka, metrics)
     pipeline = Pipeline(settings, producer, metrics)
     handle, now = pipeline.handle, datetime.now
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for frame in frames:
         handle(frame, now(UTC), "synthetic")
     unsent = producer.flush(FLUSH_TIMEOUT_S)
     elapsed = time.perf_counter() - start
+    CPU["pipeline"] = time.process_time() - cpu
     if unsent or producer.failed or producer.acked != pipeline.counts.trades:
         raise SystemExit(f"pipeline lost messages: {pipeline.counts} acked={producer.acked} unsent={unsent}")
     return elapsed, pipeline.counts.trades, producer.acked
@@ -78,14 +78,14 @@ def run_baseline(settings: Settings, payloads: list[tuple[bytes, bytes]], n: int
     topic = settings.kafka.trades_topic
     acked = 0
 
-    def on_delivery(err, msg) -> None:  # noqa: ANN001
+    def on_delivery(err, msg) -> None:
         nonlocal acked
         if err is None:
             acked += 1
 
     produce, poll = producer.produce, producer.poll
     cycle = itertools.islice(itertools.cycle(payloads), n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for value, key in cycle:
         while True:
             try:
@@ -96,6 +96,7 @@ def run_baseline(settings: Settings, payloads: list[tuple[bytes, bytes]], n: int
         poll(0)
     unsent = producer.flush(FLUSH_TIMEOUT_S)
     elapsed = time.perf_counter() - start
+    CPU["baseline"] = time.process_time() - cpu
     if unsent or acked != n:
         raise SystemExit(f"baseline lost messages: acked={acked} of {n}, unsent={unsent}")
     return elapsed, acked
@@ -135,10 +136,16 @@ def main() -> None:
     base_rate, pipe_rate = base_n / base_s, args.messages / pipe_s
     print(f"frames: {args.messages:,} ({trades:,} trades, {args.messages - trades:,} heartbeats), "
           f"mean frame {mean_frame:.0f} B, mean wire message {mean_wire:.0f} B")  # fmt: skip
-    print(f"baseline  confluent-kafka, pre-serialized: {base_n:,} msgs in {base_s:.2f} s = {base_rate:,.0f} msgs/s")
+    print(
+        f"baseline  confluent-kafka, pre-serialized: {base_n:,} msgs in {base_s:.2f} s = {base_rate:,.0f} msgs/s"
+    )
     print(f"pipeline  parse+normalize+produce:         {args.messages:,} frames in {pipe_s:.2f} s = "
           f"{pipe_rate:,.0f} msgs/s ({acked:,} trades acked)")  # fmt: skip
     print(f"ratio pipeline/baseline: {pipe_rate / base_rate:.2f}  (targets: >= 100,000 msgs/s, ratio >= 0.6)")
+    n = args.messages
+    print(f"CPU of this process per message: baseline {CPU['baseline'] / n * 1e6:.1f} us, "
+          f"pipeline {CPU['pipeline'] / n * 1e6:.1f} us (the broker runs in its own process); "
+          f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")  # fmt: skip
 
 
 if __name__ == "__main__":

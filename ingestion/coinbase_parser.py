@@ -87,7 +87,7 @@ def parse_frame(
         raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
     kind = obj.get("type")
     if kind in MATCH_TYPES:
-        if not MATCH_FIELDS_SET <= obj.keys():
+        if not obj.keys() >= MATCH_FIELDS_SET:
             missing = [f for f in MATCH_FIELDS if f not in obj]
             raise InvalidTrade(f"{kind} missing fields: {', '.join(missing)}")
         product = obj["product_id"]

@@ -82,12 +82,13 @@ class Trade:
                 "price": format_decimal(self.price),
                 "size": format_decimal(self.size),
                 "side": self.side,
-                "event_time": format_time(self.event_time),
-                "receive_time": format_time(self.receive_time),
+                "event_time": _wire_time(self.event_time),
+                "receive_time": _wire_time(self.receive_time),
                 "sequence": self.sequence,
                 "source": self.source,
                 "raw": self.raw,
-            }
+            },
+            option=orjson.OPT_UTC_Z,
         )
 
     @classmethod
@@ -157,6 +158,13 @@ def format_time(value: datetime) -> str:
         value = value.astimezone(UTC)
     text = value.isoformat()[:-6]  # without "+00:00"
     return text + "Z" if value.microsecond else text + ".000000Z"
+
+
+def _wire_time(value: datetime) -> datetime | str:
+    """What to_wire hands orjson: the datetime itself when orjson prints it exactly as
+    :func:`format_time` would (UTC, non-zero microseconds) -- several times faster per message --
+    else the formatted string."""
+    return value if value.tzinfo is UTC and value.microsecond else format_time(value)
 
 
 def _text(obj: dict, name: str) -> str:
