@@ -15,7 +15,7 @@ from datetime import datetime
 
 import orjson
 
-from ingestion.events import InvalidTrade, Source, Trade, parse_decimal, parse_time
+from ingestion.events import InvalidTrade, Source, Trade, load_json_object, parse_decimal, parse_time
 
 EXCHANGE = "coinbase"
 TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
@@ -79,12 +79,7 @@ def parse_frame(
     """
     if len(raw) > max_bytes:
         raise InvalidTrade(f"oversized frame: {len(raw)} bytes > {max_bytes}")
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidTrade(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    obj = load_json_object(raw)
     kind = obj.get("type")
     if kind in MATCH_TYPES:
         if not obj.keys() >= MATCH_FIELDS_SET:

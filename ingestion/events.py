@@ -94,12 +94,7 @@ class Trade:
     @classmethod
     def from_wire(cls, value: bytes | str) -> Trade:
         """Parse a wire message; raises ``InvalidTrade`` with a reason fit for a dead-letter header."""
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidTrade(f"not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+        obj = load_json_object(value)
         missing = [f for f in WIRE_FIELDS if f not in obj]
         if missing:
             raise InvalidTrade(f"missing fields: {', '.join(missing)}")
@@ -117,6 +112,17 @@ class Trade:
             source=obj["source"],
             raw=_text(obj, "raw"),
         )
+
+
+def load_json_object(value: bytes | str) -> dict:
+    """A JSON object, or ``InvalidTrade`` saying why not (shared by every parser of raw input)."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidTrade(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def message_key(exchange: str, product_id: str) -> bytes:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +52,19 @@ def env_for(settings: Settings) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def cli_process(args: list[str], settings: Settings, cwd: Path) -> Iterator[subprocess.Popen]:
+    """A long-running ``lakehouse`` command; killed at the end if the test left it running."""
+    proc = subprocess.Popen([LAKEHOUSE, *args], env=env_for(settings), cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def run_cli(
     args: list[str], settings: Settings, cwd: Path, timeout_s: float = 120
 ) -> subprocess.CompletedProcess:
@@ -64,15 +79,7 @@ def test_sigterm_flushes_everything_and_metrics_are_served(
     fake = fake_coinbase
     # a long linger keeps sent trades in the local queue: only the shutdown flush can deliver them
     settings = ingest_settings(broker, fake, kafka={"producer_linger_ms": 5000})
-    proc = subprocess.Popen(
-        [LAKEHOUSE, "ingest", "--source", "coinbase"],
-        env=env_for(settings),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with cli_process(["ingest", "--source", "coinbase"], settings, tmp_path) as proc:
         fake.wait_for_subscriptions(1, timeout_s=60)
         fake.trade("BTC-USD", 200)
         fake.trade("ETH-USD", 100)
@@ -94,10 +101,6 @@ def test_sigterm_flushes_everything_and_metrics_are_served(
             assert name in text
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err[-3000:]
     assert "acked=300" in out and "unsent=0" in out, out
     found = trade_ids(read_topic(broker.bootstrap, settings.kafka.trades_topic))
@@ -138,19 +141,13 @@ def test_record_then_replay(broker: Broker, fake_coinbase: FakeCoinbase, tmp_pat
     fake.set_heartbeats(False)  # keep the recording to the trades we make
     settings = ingest_settings(broker, fake)
     recording = tmp_path / "session.ndjson.zst"
-    proc = subprocess.Popen(
-        [LAKEHOUSE, "record", "--output", str(recording), "--max-messages", "31"],
-        env=env_for(settings), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    with cli_process(
+        ["record", "--output", str(recording), "--max-messages", "31"], settings, tmp_path
+    ) as proc:
         fake.wait_for_subscriptions(1, timeout_s=60)
         fake.trade("BTC-USD", 20)
         fake.trade("ETH-USD", 10)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err[-3000:]
     assert "recorded 31 frames" in out
     items = list(read_recording(recording))
