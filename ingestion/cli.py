@@ -49,6 +49,8 @@ def ingest(
     metrics: bool,
 ) -> None:
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
+    from confluent_kafka import KafkaException
+
     from infrastructure.settings import get_settings
     from ingestion.runner import Ingestor, RunOptions
 
@@ -67,7 +69,11 @@ def ingest(
         duration_s=duration,
         serve_metrics=metrics,
     )
-    summary = asyncio.run(Ingestor(get_settings(), echo=lambda m: click.echo(m, err=True)).run(options))
+    settings = get_settings()
+    try:
+        summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
+    except KafkaException as exc:
+        raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from None
     click.echo(summary.line())
     if summary.unsent or summary.failed:
         sys.exit(1)

@@ -174,3 +174,7 @@ def test_silent_socket_is_replaced_by_the_watchdog(broker: Broker, fake_coinbase
     finally:
         run.stop()
     assert run.counter("coinbase_reconnects_total") >= 1
+    # the resubscribe brought the same last_match again: published twice, counted as a duplicate
+    first = fake.trade_ids("BTC-USD")[0]
+    assert trade_ids(read_topic(broker.bootstrap, settings.kafka.trades_topic))["BTC-USD"].count(first) >= 2
+    assert run.counter("coinbase_duplicate_trades_total", product="BTC-USD") >= 1
