@@ -210,3 +210,15 @@ def test_backfill_command_refuses_bad_arguments(broker: Broker, tmp_path: Path) 
     bad_time = run_cli(["backfill", "--product", "BTC-USD", "--start", "yesterday",
                         "--end", "2024-01-02T00:00:00Z"], settings, tmp_path)  # fmt: skip
     assert bad_time.returncode == 2 and "not an ISO 8601 time" in bad_time.stderr
+
+
+def test_synthetic_run_bounded_by_duration_is_paced(broker: Broker, tmp_path: Path) -> None:
+    settings = ingest_settings(broker)
+    started = time.monotonic()
+    result = run_cli(["ingest", "--source", "synthetic", "--rate", "40", "--duration", "1.5", "--no-metrics"],
+                     settings, tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started >= 1.5
+    trades = int(result.stdout.split(" trades=")[1].split()[0])
+    assert 10 <= trades <= 40 * 1.5 + 5  # about rate x duration: paced, not as fast as possible
+    assert "unsent=0" in result.stdout
