@@ -84,3 +84,16 @@ clean: ## Remove local data (.lakehouse/) and caches; keeps .venv; also the comp
 	rm -rf .lakehouse .pytest_cache .ruff_cache
 	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+##@ Ingestion
+
+INGEST_ARGS ?=
+BENCH_INGEST_N ?= 1000000
+
+.PHONY: producer-start
+producer-start: setup ## Run the live Coinbase -> Kafka producer (extra options: INGEST_ARGS="--duration 60")
+	$(LAKEHOUSE) ingest --source coinbase $(INGEST_ARGS)
+
+.PHONY: bench-ingest
+bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka (BENCH_INGEST_N messages)
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N)

@@ -14,6 +14,9 @@ import click
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "settings": "infrastructure.cli:show_settings",
+    "ingest": "ingestion.cli:ingest",
+    "record": "ingestion.cli:record",
+    "backfill": "ingestion.cli:backfill",
 }
 
 

@@ -82,23 +82,19 @@ class Trade:
                 "price": format_decimal(self.price),
                 "size": format_decimal(self.size),
                 "side": self.side,
-                "event_time": format_time(self.event_time),
-                "receive_time": format_time(self.receive_time),
+                "event_time": _wire_time(self.event_time),
+                "receive_time": _wire_time(self.receive_time),
                 "sequence": self.sequence,
                 "source": self.source,
                 "raw": self.raw,
-            }
+            },
+            option=orjson.OPT_UTC_Z,
         )
 
     @classmethod
     def from_wire(cls, value: bytes | str) -> Trade:
         """Parse a wire message; raises ``InvalidTrade`` with a reason fit for a dead-letter header."""
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidTrade(f"not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+        obj = load_json_object(value)
         missing = [f for f in WIRE_FIELDS if f not in obj]
         if missing:
             raise InvalidTrade(f"missing fields: {', '.join(missing)}")
@@ -116,6 +112,17 @@ class Trade:
             source=obj["source"],
             raw=_text(obj, "raw"),
         )
+
+
+def load_json_object(value: bytes | str) -> dict:
+    """A JSON object, or ``InvalidTrade`` saying why not (shared by every parser of raw input)."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidTrade(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def message_key(exchange: str, product_id: str) -> bytes:
@@ -151,7 +158,19 @@ def format_decimal(value: Decimal) -> str:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2014-11-07T08:19:27.028459Z``. Plain ``isoformat()`` is the cheapest C formatter (this runs
+    twice per message); it drops the fraction when microseconds are 0, so that case adds it back."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.isoformat()[:-6]  # without "+00:00"
+    return text + "Z" if value.microsecond else text + ".000000Z"
+
+
+def _wire_time(value: datetime) -> datetime | str:
+    """What to_wire hands orjson: the datetime itself when orjson prints it exactly as
+    :func:`format_time` would (UTC, non-zero microseconds) -- several times faster per message --
+    else the formatted string."""
+    return value if value.tzinfo is UTC and value.microsecond else format_time(value)
 
 
 def _text(obj: dict, name: str) -> str:

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.airflow",
     "tests.fixtures.spark",
     "tests.fixtures.compose",
+    "tests.fixtures.coinbase",
 ]
 
 TIERS = ("unit", "integration", "e2e")

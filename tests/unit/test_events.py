@@ -78,3 +78,38 @@ def test_bad_wire_messages_name_the_problem(mutate, reason: str) -> None:
     good = orjson.loads(make_trade().to_wire())
     with pytest.raises(InvalidTrade, match=reason):
         Trade.from_wire(mutate(good))
+
+
+def test_format_time_is_utc_microseconds_with_z() -> None:
+    from datetime import timedelta, timezone
+
+    from ingestion.events import format_time
+
+    for value in (
+        datetime(2014, 11, 7, 8, 19, 27, 28459, tzinfo=UTC),
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+    ):
+        assert format_time(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_wire_times_always_have_microseconds_and_z() -> None:
+    from datetime import timedelta, timezone
+
+    base = Trade.from_wire(
+        orjson.dumps(
+            {"exchange": "coinbase", "product_id": "BTC-USD", "trade_id": 1, "price": "1", "size": "1",
+             "side": "buy", "event_time": "2024-01-01T00:00:00.000001Z",
+             "receive_time": "2024-01-01T00:00:00.000001Z", "sequence": None, "source": "ws", "raw": "{}"}
+        )
+    )  # fmt: skip
+    from dataclasses import replace
+
+    cases = {
+        datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC): "2024-01-01T00:00:00.000005Z",
+        datetime(2024, 1, 1, tzinfo=UTC): "2024-01-01T00:00:00.000000Z",
+        datetime(2024, 1, 1, 2, 0, 0, 7, tzinfo=timezone(timedelta(hours=2))): "2024-01-01T00:00:00.000007Z",
+    }
+    for value, text in cases.items():
+        wire = orjson.loads(replace(base, event_time=value, receive_time=value).to_wire())
+        assert wire["event_time"] == wire["receive_time"] == text

@@ -1,0 +1,152 @@
+"""Ingestion throughput: frames -> parse -> normalize -> produce, against a same-run baseline.
+
+Starts its own noida-db broker on a free 127.0.0.1 port (``infrastructure.services``), generates
+N Coinbase-format frames with the synthetic source (in memory, before timing), then measures:
+
+- pipeline: every frame through ``Pipeline.handle`` (parse, taker side, decimals, continuity,
+  metrics, wire encoding) and ``TradeProducer`` (idempotent, acks=all), until flushed;
+- baseline: confluent-kafka alone producing the same number of pre-serialized wire payloads of
+  the same size, with the same client configuration, delivery callback and ``poll(0)``, until flushed.
+
+Prints msgs/s for both and the ratio. Run: ``make bench-ingest`` or ``python bench/ingest.py -n 1000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from infrastructure import services
+from infrastructure.bootstrap import ensure_topics
+from infrastructure.settings import Settings
+from ingestion.coinbase_parser import parse_frame
+from ingestion.events import Trade
+from ingestion.metrics import IngestMetrics
+from ingestion.pipeline import Pipeline
+from ingestion.producer import TradeProducer, producer_config
+from ingestion.sources import synthetic_frames
+
+PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+FLUSH_TIMEOUT_S = 300
+CPU: dict[str, float] = {}  # process CPU seconds per run (this process, librdkafka threads included)
+
+
+def make_frames(n: int, seed: int) -> list[bytes]:
+    # a high nominal rate keeps heartbeats rare (one per product per synthetic second)
+    frames = synthetic_frames(PRODUCTS, seed, datetime.now(UTC), rate_per_s=1_000_000)
+    return [frame for _, frame in itertools.islice(frames, n)]
+
+
+def run_pipeline(settings: Settings, frames: list[bytes]) -> tuple[float, int, int]:
+    metrics = IngestMetrics()
+    producer = TradeProducer(settings.kafka, metrics)
+    pipeline = Pipeline(settings, producer, metrics)
+    handle, now = pipeline.handle, datetime.now
+    start, cpu = time.perf_counter(), time.process_time()
+    for frame in frames:
+        handle(frame, now(UTC), "synthetic")
+    unsent = producer.flush(FLUSH_TIMEOUT_S)
+    elapsed = time.perf_counter() - start
+    CPU["pipeline"] = time.process_time() - cpu
+    if unsent or producer.failed or producer.acked != pipeline.counts.trades:
+        raise SystemExit(f"pipeline lost messages: {pipeline.counts} acked={producer.acked} unsent={unsent}")
+    return elapsed, pipeline.counts.trades, producer.acked
+
+
+def wire_payloads(frames: list[bytes], limit: int = 20_000) -> list[tuple[bytes, bytes]]:
+    """Real wire messages (value, key) of the first trades, to cycle through in the baseline."""
+    products = frozenset(PRODUCTS)
+    out = []
+    for frame in frames[: limit * 2]:
+        parsed = parse_frame(frame, datetime.now(UTC), "synthetic", products, 65536)
+        if isinstance(parsed, Trade):
+            out.append((parsed.to_wire(), parsed.key))
+            if len(out) == limit:
+                break
+    return out
+
+
+def run_baseline(settings: Settings, payloads: list[tuple[bytes, bytes]], n: int) -> tuple[float, int]:
+    producer = Producer(producer_config(settings.kafka))
+    topic = settings.kafka.trades_topic
+    acked = 0
+
+    def on_delivery(err, msg) -> None:
+        nonlocal acked
+        if err is None:
+            acked += 1
+
+    produce, poll = producer.produce, producer.poll
+    cycle = itertools.islice(itertools.cycle(payloads), n)
+    start, cpu = time.perf_counter(), time.process_time()
+    for value, key in cycle:
+        while True:
+            try:
+                produce(topic, value, key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                poll(0.05)
+        poll(0)
+    unsent = producer.flush(FLUSH_TIMEOUT_S)
+    elapsed = time.perf_counter() - start
+    CPU["baseline"] = time.process_time() - cpu
+    if unsent or acked != n:
+        raise SystemExit(f"baseline lost messages: acked={acked} of {n}, unsent={unsent}")
+    return elapsed, acked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--messages", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        port = services.free_port()
+        spec = services.broker_spec(Path(tmp) / "kafka", "127.0.0.1", port)
+        proc = services.start(spec)
+        try:
+            services.wait_ready(spec, proc, 60)
+            base = {"bootstrap_servers": f"127.0.0.1:{port}", "partitions": 4}
+            pipe_settings = Settings(_env_file=None, products=PRODUCTS,
+                                     kafka={**base, "trades_topic": "bench.pipeline", "dlq_topic": "bench.dlq"})  # fmt: skip
+            base_settings = Settings(_env_file=None, products=PRODUCTS,
+                                     kafka={**base, "trades_topic": "bench.baseline", "dlq_topic": "bench.dlq"})  # fmt: skip
+            ensure_topics(pipe_settings.kafka)
+            ensure_topics(base_settings.kafka)
+
+            print(f"generating {args.messages:,} synthetic Coinbase frames ...", flush=True)
+            frames = make_frames(args.messages, args.seed)
+            payloads = wire_payloads(frames)
+            mean_frame = sum(map(len, frames[:20_000])) / min(len(frames), 20_000)
+            mean_wire = sum(len(v) for v, _ in payloads) / len(payloads)
+
+            base_s, base_n = run_baseline(base_settings, payloads, args.messages)
+            pipe_s, trades, acked = run_pipeline(pipe_settings, frames)
+        finally:
+            services.stop(proc.pid)
+
+    base_rate, pipe_rate = base_n / base_s, args.messages / pipe_s
+    print(f"frames: {args.messages:,} ({trades:,} trades, {args.messages - trades:,} heartbeats), "
+          f"mean frame {mean_frame:.0f} B, mean wire message {mean_wire:.0f} B")  # fmt: skip
+    print(
+        f"baseline  confluent-kafka, pre-serialized: {base_n:,} msgs in {base_s:.2f} s = {base_rate:,.0f} msgs/s"
+    )
+    print(f"pipeline  parse+normalize+produce:         {args.messages:,} frames in {pipe_s:.2f} s = "
+          f"{pipe_rate:,.0f} msgs/s ({acked:,} trades acked)")  # fmt: skip
+    print(f"ratio pipeline/baseline: {pipe_rate / base_rate:.2f}  (targets: >= 100,000 msgs/s, ratio >= 0.6)")
+    n = args.messages
+    print(f"CPU of this process per message: baseline {CPU['baseline'] / n * 1e6:.1f} us, "
+          f"pipeline {CPU['pipeline'] / n * 1e6:.1f} us (the broker runs in its own process); "
+          f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""``lakehouse ingest``, ``lakehouse record`` and ``lakehouse backfill``: the ingestion commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+SOURCES = ("coinbase", "replay", "synthetic", "auto")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.command("ingest")
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="coinbase",
+    show_default=True,
+    help="coinbase: the live feed; auto: live, or synthetic if the feed is unreachable; "
+    "replay: a file from `lakehouse record`; synthetic: a seeded random walk.",
+)
+@click.option("--file", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="replay file (zstd NDJSON) for --source replay")  # fmt: skip
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="replay/synthetic pace: 1 original, N times faster, 0 as fast as possible")  # fmt: skip
+@click.option("--rate", type=float, default=None, help="synthetic trades per second [settings]")
+@click.option("--seed", type=int, default=None, help="synthetic random seed [settings]")
+@click.option("--max-messages", type=click.IntRange(min=1), default=None, help="stop after N frames")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="stop after S seconds")  # fmt: skip
+@click.option("--metrics/--no-metrics", default=True, show_default=True,
+              help="serve Prometheus metrics on settings.metrics.host:producer_port")  # fmt: skip
+def ingest(
+    source: str,
+    replay_file: Path | None,
+    speed: float,
+    rate: float | None,
+    seed: int | None,
+    max_messages: int | None,
+    duration: float | None,
+    metrics: bool,
+) -> None:
+    """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
+    from confluent_kafka import KafkaException
+
+    from infrastructure.settings import get_settings
+    from ingestion.runner import Ingestor, RunOptions
+
+    _logging()
+    if source == "replay" and replay_file is None:
+        raise click.UsageError("--source replay needs --file PATH")
+    if rate is not None and rate <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--rate")
+    options = RunOptions(
+        source=source,  # type: ignore[arg-type]
+        replay_file=replay_file,
+        speed=speed,
+        rate_per_s=rate,
+        seed=seed,
+        max_messages=max_messages,
+        duration_s=duration,
+        serve_metrics=metrics,
+    )
+    settings = get_settings()
+    try:
+        summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
+    except KafkaException as exc:
+        raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from None
+    click.echo(summary.line())
+    if summary.unsent or summary.failed:
+        sys.exit(1)
+
+
+@click.command("record")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="replay file to write (zstd-compressed NDJSON)")  # fmt: skip
+@click.option("--max-messages", type=click.IntRange(min=1), default=None, help="stop after N frames")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="stop after S seconds")  # fmt: skip
+def record(output: Path, max_messages: int | None, duration: float | None) -> None:
+    """Write raw frames of the live Coinbase feed, with receive times, to a replay file."""
+    from infrastructure.settings import get_settings
+    from ingestion.coinbase_ws import CoinbaseFeed
+    from ingestion.metrics import IngestMetrics
+    from ingestion.sources import RecordingWriter
+
+    _logging()
+    settings = get_settings()
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration is not None:
+            loop.call_later(duration, stop.set)
+        writer = RecordingWriter(output)
+
+        def on_frame(raw: bytes, received: datetime) -> None:
+            if stop.is_set():
+                return
+            writer.write(raw, received)
+            if max_messages is not None and writer.frames >= max_messages:
+                stop.set()
+
+        feed = CoinbaseFeed(settings.coinbase, settings.products, on_frame, IngestMetrics(), stop)
+        try:
+            await feed.run()
+        finally:
+            writer.close()
+        return writer.frames
+
+    frames = asyncio.run(main())
+    click.echo(f"recorded {frames} frames to {output}")
+
+
+@click.command("backfill")
+@click.option("--product", required=True, help="e.g. BTC-USD (must be in settings.products)")
+@click.option("--start", required=True, help="ISO 8601 UTC, e.g. 2024-05-01T12:00:00Z (inclusive)")
+@click.option("--end", required=True, help="ISO 8601 UTC (exclusive)")
+def backfill(product: str, start: str, end: str) -> None:
+    """Publish a product's trades in [start, end) from the REST API, with source=backfill."""
+    import aiohttp
+
+    from infrastructure.bootstrap import ensure_topics
+    from infrastructure.settings import get_settings
+    from ingestion.coinbase_rest import CoinbaseRest, parse_cli_time
+    from ingestion.metrics import IngestMetrics
+    from ingestion.pipeline import Pipeline
+    from ingestion.producer import TradeProducer
+
+    _logging()
+    settings = get_settings()
+    product = product.upper()
+    if product not in settings.products:
+        raise click.BadParameter(f"{product} is not in settings.products {settings.products}")
+    try:
+        start_t, end_t = parse_cli_time(start), parse_cli_time(end)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if end_t <= start_t:
+        raise click.BadParameter("--end must be after --start")
+    end_t = min(end_t, datetime.now(UTC))
+
+    async def main() -> tuple[int, int, int]:
+        ensure_topics(settings.kafka)
+        metrics = IngestMetrics()
+        producer = TradeProducer(settings.kafka, metrics)
+        pipeline = Pipeline(settings, producer, metrics)
+        try:
+            async with aiohttp.ClientSession() as session:
+                rest = CoinbaseRest(settings.coinbase, session)
+
+                def invalid(raw: bytes, reason: str) -> None:
+                    pipeline.dead_letter(raw, reason, "backfill")
+
+                async for trade in rest.between(product, start_t, end_t, invalid):
+                    pipeline.publish_backfill(trade)
+        finally:
+            unsent = producer.flush(60)
+        return pipeline.counts.backfilled, producer.acked, unsent
+
+    published, acked, unsent = asyncio.run(main())
+    click.echo(f"backfilled {product}: published={published} acked={acked} unsent={unsent}")
+    if unsent or acked != published:
+        sys.exit(1)

@@ -1,0 +1,152 @@
+"""Pure parsing of Coinbase Exchange frames into the one trade event (or a heartbeat / control frame).
+
+Everything here is a function of its arguments: no sockets, no clocks. A frame that cannot be
+accepted raises :class:`~ingestion.events.InvalidTrade` whose message is the dead-letter reason.
+
+Coinbase's Exchange feed (WebSocket ``matches`` channel and REST ``/products/{id}/trades``) reports
+the MAKER order's side. The trade event carries the TAKER side, so ``side`` is flipped here:
+a maker ``sell`` means a buyer lifted the offer -> taker ``buy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from ingestion.events import InvalidTrade, Source, Trade, load_json_object, parse_decimal, parse_time
+
+EXCHANGE = "coinbase"
+TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
+MATCH_TYPES = frozenset(("match", "last_match"))
+# control frames that need no action beyond counting them
+CONTROL_TYPES = frozenset(("subscriptions",))
+MATCH_FIELDS = ("trade_id", "product_id", "price", "size", "side", "time")
+MATCH_FIELDS_SET = frozenset(MATCH_FIELDS)
+REST_FIELDS = ("trade_id", "price", "size", "side", "time")
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """``{"type": "heartbeat", "sequence": 90, "last_trade_id": 20, "product_id": "BTC-USD",
+    "time": "2014-11-07T08:19:28.464459Z"}``: the product's latest trade id, sent every second."""
+
+    product_id: str
+    last_trade_id: int
+    sequence: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A frame that only confirms state, e.g. the ``subscriptions`` reply to our subscribe."""
+
+    type: str
+    payload: dict
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeError:
+    """``{"type": "error", "message": "Failed to subscribe", "reason": "BTC-XYZ is not a valid product"}``."""
+
+    message: str
+    reason: str
+
+
+Parsed = Trade | Heartbeat | Control | ExchangeError
+
+
+def parse_frame(
+    raw: bytes | str,
+    receive_time: datetime,
+    source: Source,
+    products: frozenset[str],
+    max_bytes: int,
+) -> Parsed:
+    """One WebSocket frame -> a trade, heartbeat, control or error frame.
+
+    A ``match`` (``last_match`` is the same shape, sent once right after subscribing)::
+
+        {"type": "match", "trade_id": 10, "sequence": 50,
+         "maker_order_id": "ac928c66-ca53-498f-9c13-a110027a60e8",
+         "taker_order_id": "132fb6ae-456b-4654-b4e0-d681ac05cea1",
+         "time": "2014-11-07T08:19:27.028459Z", "product_id": "BTC-USD",
+         "size": "5.23512", "price": "400.23", "side": "sell"}
+
+    becomes a ``Trade`` with ``side="buy"`` (the taker). Raises ``InvalidTrade`` for frames that are
+    oversized, not JSON, of an unknown type, missing fields, for a product not configured, or with
+    non-positive price or size.
+    """
+    if len(raw) > max_bytes:
+        raise InvalidTrade(f"oversized frame: {len(raw)} bytes > {max_bytes}")
+    obj = load_json_object(raw)
+    kind = obj.get("type")
+    if kind in MATCH_TYPES:
+        if not obj.keys() >= MATCH_FIELDS_SET:
+            missing = [f for f in MATCH_FIELDS if f not in obj]
+            raise InvalidTrade(f"{kind} missing fields: {', '.join(missing)}")
+        product = obj["product_id"]
+        if not isinstance(product, str) or product not in products:
+            raise InvalidTrade(f"unknown product {product!r}")
+        sequence = obj.get("sequence")
+        if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)):
+            raise InvalidTrade(f"sequence must be an integer, got {sequence!r}")
+        return _trade(obj, product, receive_time, sequence, source, raw)
+    if kind == "heartbeat":
+        product = obj.get("product_id")
+        if not isinstance(product, str) or product not in products:
+            raise InvalidTrade(f"heartbeat for unknown product {product!r}")
+        last = obj.get("last_trade_id")
+        if not isinstance(last, int) or isinstance(last, bool):
+            raise InvalidTrade(f"heartbeat last_trade_id must be an integer, got {last!r}")
+        return Heartbeat(product, last, obj.get("sequence"))
+    if kind in CONTROL_TYPES:
+        return Control(kind, obj)
+    if kind == "error":
+        return ExchangeError(str(obj.get("message", "")), str(obj.get("reason", "")))
+    raise InvalidTrade(f"unknown frame type {kind!r}")
+
+
+def parse_rest_trade(obj: object, product_id: str, receive_time: datetime) -> Trade:
+    """One element of ``GET /products/{product_id}/trades`` (newest first) -> a ``backfill`` Trade::
+
+        {"time": "2014-11-07T22:19:28.578544Z", "trade_id": 74,
+         "price": "10.00000000", "size": "0.01000000", "side": "buy"}
+
+    REST ``side`` is the maker side too. The REST payload has no ``sequence``.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    missing = [f for f in REST_FIELDS if f not in obj]
+    if missing:
+        raise InvalidTrade(f"REST trade missing fields: {', '.join(missing)}")
+    return _trade(obj, product_id, receive_time, None, "backfill", orjson.dumps(obj))
+
+
+def _trade(
+    obj: dict,
+    product: str,
+    receive_time: datetime,
+    sequence: int | None,
+    source: Source,
+    raw: bytes | str,
+) -> Trade:
+    trade_id = obj["trade_id"]
+    if not isinstance(trade_id, int) or isinstance(trade_id, bool):
+        raise InvalidTrade(f"trade_id must be an integer, got {trade_id!r}")
+    side = TAKER_SIDE.get(obj["side"]) if isinstance(obj["side"], str) else None
+    if side is None:
+        raise InvalidTrade(f"unknown side {obj['side']!r}")
+    return Trade(
+        exchange=EXCHANGE,
+        product_id=product,
+        trade_id=trade_id,
+        price=parse_decimal(obj["price"], "price"),
+        size=parse_decimal(obj["size"], "size"),
+        side=side,
+        event_time=parse_time(obj["time"], "time"),
+        receive_time=receive_time,
+        sequence=sequence,
+        source=source,
+        raw=raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace"),
+    )

@@ -1,0 +1,162 @@
+"""Coinbase Exchange REST backfill: ``GET /products/{product_id}/trades`` with cursor pagination.
+
+The endpoint returns trades newest first, at most ``limit`` (1000) per page. ``after=ID`` asks for
+trades older than ``ID``; the ``CB-AFTER`` response header is the cursor for the next older page
+(``CB-BEFORE`` for the newer side). Public requests are limited to 10 per second, so every request
+first takes a token from a :class:`TokenBucket`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import aiohttp
+import orjson
+
+from infrastructure.settings import CoinbaseSettings
+from ingestion.coinbase_parser import parse_rest_trade
+from ingestion.coinbase_ws import backoff_delay
+from ingestion.continuity import Gap
+from ingestion.events import InvalidTrade, Trade, parse_time
+
+log = logging.getLogger(__name__)
+RETRIES = 5
+REQUEST_TIMEOUT_S = 10.0
+InvalidCallback = Callable[[bytes, str], None]  # (raw element, reason) -> dead-letter it
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of up to ``burst``; :meth:`reserve` is pure arithmetic.
+
+    A reservation may drive the balance negative: the returned delay is how long the caller must
+    wait for its token, so concurrent callers queue up fairly instead of all retrying at once.
+    """
+
+    def __init__(self, rate_per_s: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate_per_s
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        """Take one token; return the seconds to wait before using it."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class RestError(RuntimeError):
+    """The REST API answered with an error that retrying did not fix."""
+
+
+class CoinbaseRest:
+    def __init__(self, coinbase: CoinbaseSettings, session: aiohttp.ClientSession) -> None:
+        self.base_url = coinbase.rest_url.rstrip("/")
+        self.limit = coinbase.rest_page_limit
+        self.bucket = TokenBucket(coinbase.rest_rate_limit_per_s)
+        self.settings = coinbase
+        self.session = session
+        self.requests = 0
+
+    async def page(self, product_id: str, after: int | None = None) -> tuple[list, int | None]:
+        """One page of trades (newest first) and the cursor for the next older page."""
+        params = {"limit": str(self.limit)}
+        if after is not None:
+            params["after"] = str(after)
+        url = f"{self.base_url}/products/{product_id}/trades"
+        for attempt in range(RETRIES):
+            await self.bucket.acquire()
+            self.requests += 1
+            try:
+                async with self.session.get(
+                    url, params=params, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+                ) as resp:
+                    body = await resp.read()
+                    if resp.status == 200:
+                        trades = orjson.loads(body)
+                        if not isinstance(trades, list):
+                            raise RestError(f"{url}: expected a JSON list, got {body[:200]!r}")
+                        cursor = resp.headers.get("CB-AFTER")
+                        return trades, int(cursor) if cursor and cursor.isdigit() else None
+                    if resp.status != 429 and resp.status < 500:
+                        raise RestError(f"{url} {params}: HTTP {resp.status}: {body[:200]!r}")
+                    why = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+            log.warning("REST %s failed (%s); retry in %.2f s", url, why, delay)
+            await asyncio.sleep(delay)
+        raise RestError(f"{url} {params}: gave up after {RETRIES} attempts")
+
+    async def fill(self, gap: Gap, on_invalid: InvalidCallback) -> AsyncIterator[Trade]:
+        """Trades with ids strictly inside ``gap``, newest first; bad elements go to ``on_invalid``."""
+        cursor: int | None = gap.before_id
+        max_pages = gap.missing // self.limit + 2  # bound the loop even if the server misbehaves
+        for _ in range(max_pages):
+            trades, next_cursor = await self.page(gap.product_id, after=cursor)
+            received = datetime.now(UTC)
+            oldest = None
+            for obj in trades:
+                try:
+                    trade = parse_rest_trade(obj, gap.product_id, received)
+                except InvalidTrade as exc:
+                    on_invalid(orjson.dumps(obj), str(exc))
+                    continue
+                oldest = trade.trade_id if oldest is None else min(oldest, trade.trade_id)
+                if gap.after_id < trade.trade_id < gap.before_id:
+                    yield trade
+            if oldest is None or oldest <= gap.after_id + 1:
+                return
+            if next_cursor is None or (cursor is not None and next_cursor >= cursor):
+                next_cursor = oldest
+            cursor = next_cursor
+        log.warning("backfill of %s stopped after %d pages", gap, max_pages)
+
+    async def between(
+        self, product_id: str, start: datetime, end: datetime, on_invalid: InvalidCallback
+    ) -> AsyncIterator[Trade]:
+        """Trades with ``start <= time < end``, newest first, paging back from the latest trade."""
+        cursor: int | None = None
+        while True:
+            trades, next_cursor = await self.page(product_id, after=cursor)
+            if not trades:
+                return
+            received = datetime.now(UTC)
+            oldest_time, oldest_id = None, None
+            for obj in trades:
+                try:
+                    trade = parse_rest_trade(obj, product_id, received)
+                except InvalidTrade as exc:
+                    on_invalid(orjson.dumps(obj), str(exc))
+                    continue
+                oldest_id = trade.trade_id if oldest_id is None else min(oldest_id, trade.trade_id)
+                if start <= trade.event_time < end:
+                    yield trade
+                oldest_time = trade.event_time
+            if oldest_time is None or oldest_id is None or oldest_time < start:
+                return
+            if next_cursor is None or (cursor is not None and next_cursor >= cursor):
+                next_cursor = oldest_id
+            if oldest_id <= 1:
+                return
+            cursor = next_cursor
+
+
+def parse_cli_time(value: str) -> datetime:
+    """``2024-05-01T12:00:00Z`` (or any ISO 8601 with a zone) -> UTC datetime, or a clear error."""
+    try:
+        return parse_time(value, "time")
+    except InvalidTrade as exc:
+        raise ValueError(str(exc)) from None

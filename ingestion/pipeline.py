@@ -1,0 +1,108 @@
+"""The one path every source takes: raw frame -> parse -> Trade -> produce (or dead-letter).
+
+WebSocket, replay and synthetic frames enter through :meth:`Pipeline.handle`; REST backfill trades
+(already parsed) through :meth:`Pipeline.publish_backfill`. Nothing raised by bad input escapes:
+such frames go to the dead-letter topic with their reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from infrastructure.settings import Settings
+from ingestion.coinbase_parser import Control, ExchangeError, Heartbeat, parse_frame
+from ingestion.continuity import Continuity, Gap
+from ingestion.events import InvalidTrade, Source, Trade, message_key
+from ingestion.metrics import IngestMetrics
+from ingestion.producer import TradeProducer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counts:
+    frames: int = 0
+    trades: int = 0
+    heartbeats: int = 0
+    dead_letters: int = 0
+    gaps: int = 0
+    backfilled: int = 0
+    duplicates: int = 0
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, producer: TradeProducer, metrics: IngestMetrics) -> None:
+        self.products = frozenset(settings.products)
+        self.max_bytes = settings.coinbase.max_frame_bytes
+        self.producer = producer
+        self.metrics = metrics
+        self.continuity = Continuity()
+        self.counts = Counts()
+        # resolved once: label lookups are too slow for the per-message path
+        self._keys = {p: message_key("coinbase", p) for p in self.products}
+        self._received = metrics.received
+        self._observe_latency = metrics.latency.observe
+
+    def handle(self, raw: bytes | str, receive_time: datetime, source: Source) -> Gap | None:
+        """Process one frame; return the trade-id gap it reveals (the caller may backfill it)."""
+        counts = self.counts
+        counts.frames += 1
+        try:
+            parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes)
+        except InvalidTrade as exc:
+            self._received["invalid"] += 1
+            self.dead_letter(raw, str(exc), source)
+            return None
+        if type(parsed) is Trade:
+            self._received["match"] += 1
+            counts.trades += 1
+            product = parsed.product_id
+            gap = self.continuity.observe_trade(product, parsed.trade_id)
+            if self.continuity.seen(product, parsed.trade_id):
+                self._duplicate(product)
+            self._observe_latency((receive_time - parsed.event_time).total_seconds())
+            self.producer.send(parsed.to_wire(), self._keys[product])
+            return self._gap(gap)
+        if type(parsed) is Heartbeat:
+            self._received["heartbeat"] += 1
+            counts.heartbeats += 1
+            return self._gap(self.continuity.observe_heartbeat(parsed.product_id, parsed.last_trade_id))
+        if type(parsed) is ExchangeError:
+            self._received["error"] += 1
+            self.metrics.exchange_errors.inc()
+            log.warning("Coinbase error frame: %s (%s)", parsed.message, parsed.reason)
+            return None
+        assert type(parsed) is Control
+        self._received["subscriptions"] += 1
+        log.info("subscribed: %s", parsed.payload.get("channels"))
+        return None
+
+    def publish_backfill(self, trade: Trade) -> None:
+        """A trade fetched from REST to fill a gap; published even if also seen on the socket."""
+        if self.continuity.seen(trade.product_id, trade.trade_id):
+            self._duplicate(trade.product_id)
+        self.counts.backfilled += 1
+        self.metrics.backfilled.labels(product=trade.product_id).inc()
+        self.producer.send(trade.to_wire(), self._keys.get(trade.product_id) or trade.key)
+
+    def dead_letter(self, raw: bytes | str, reason: str, source: str | None) -> None:
+        self.counts.dead_letters += 1
+        self.metrics.dead_letters.inc()
+        log.warning("dead-lettered a %s frame: %s", source, reason)
+        self.producer.dead_letter(raw, reason, source)
+
+    def _duplicate(self, product: str) -> None:
+        self.counts.duplicates += 1
+        self.metrics.duplicates.labels(product=product).inc()
+
+    def _gap(self, gap: Gap | None) -> Gap | None:
+        if gap is not None:
+            self.counts.gaps += 1
+            self.metrics.gaps.labels(product=gap.product_id).inc()
+            self.metrics.gap_trades.labels(product=gap.product_id).inc(gap.missing)
+            log.warning(
+                "gap in %s: trade ids %d..%d missed", gap.product_id, gap.after_id + 1, gap.before_id - 1
+            )
+        return gap

@@ -1,0 +1,255 @@
+"""Wires a source (live Coinbase, replay, synthetic) to the pipeline and producer, and runs it.
+
+The run ends when the source is exhausted, ``--max-messages`` frames were handled, ``--duration``
+elapsed, SIGINT/SIGTERM arrived, or :meth:`Ingestor.request_stop` was called (thread-safe); in
+every case the producer is flushed before :meth:`Ingestor.run` returns. Gaps found on the live feed
+are filled from REST by one background worker (serially, so the rate limit is shared).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import aiohttp
+
+from infrastructure.bootstrap import ensure_topics
+from infrastructure.settings import Settings
+from ingestion.coinbase_rest import CoinbaseRest, RestError
+from ingestion.coinbase_ws import CoinbaseFeed
+from ingestion.continuity import Gap
+from ingestion.events import Source
+from ingestion.metrics import IngestMetrics
+from ingestion.pipeline import Counts, Pipeline
+from ingestion.producer import TradeProducer
+from ingestion.sources import paced_delay, read_recording, synthetic_frames
+
+log = logging.getLogger(__name__)
+SourceName = Literal["coinbase", "replay", "synthetic", "auto"]
+TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
+YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    source: SourceName
+    replay_file: Path | None = None
+    speed: float = 1.0  # replay and synthetic: 1 = original pace, N = N times faster, 0 = unpaced
+    rate_per_s: float | None = None  # synthetic: overrides settings.synthetic.rate_per_s
+    seed: int | None = None  # synthetic: overrides settings.synthetic.seed
+    max_messages: int | None = None
+    duration_s: float | None = None
+    serve_metrics: bool = True
+    flush_timeout_s: float = 60.0
+
+
+@dataclass
+class Summary:
+    source: str
+    counts: Counts
+    acked: int
+    dead_lettered: int
+    failed: int
+    unsent: int
+    pending_gaps: list[Gap] = field(default_factory=list)
+
+    def line(self) -> str:
+        c = self.counts
+        return (
+            f"source={self.source} frames={c.frames} trades={c.trades} heartbeats={c.heartbeats} "
+            f"dead_letters={c.dead_letters} gaps={c.gaps} backfilled={c.backfilled} "
+            f"duplicates={c.duplicates} acked={self.acked} dlq_acked={self.dead_lettered} "
+            f"failed={self.failed} unsent={self.unsent} pending_gaps={len(self.pending_gaps)}"
+        )
+
+
+class Ingestor:
+    def __init__(
+        self, settings: Settings, metrics: IngestMetrics | None = None, echo: Callable[[str], None] = print
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or IngestMetrics()
+        self.echo = echo
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = False
+        self.feed: CoinbaseFeed | None = None
+
+    def request_stop(self) -> None:
+        """Ask a running :meth:`run` to finish (flushing); safe to call from any thread."""
+        self._stop_requested = True
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def run(self, options: RunOptions) -> Summary:
+        settings = self.settings
+        self._loop = asyncio.get_running_loop()
+        self._stop = stop = asyncio.Event()
+        if self._stop_requested:
+            stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # only the main thread may install handlers; tests run this in a worker thread
+            with contextlib.suppress(ValueError, RuntimeError):
+                self._loop.add_signal_handler(sig, stop.set)
+        if options.serve_metrics:
+            self.metrics.serve(settings.metrics.host, settings.metrics.producer_port)
+        ensure_topics(settings.kafka)
+        producer = TradeProducer(settings.kafka, self.metrics)
+        pipeline = Pipeline(settings, producer, self.metrics)
+        if options.duration_s is not None:
+            self._loop.call_later(options.duration_s, stop.set)
+        ticker = asyncio.create_task(self._tick(producer))
+        pending: list[Gap] = []
+        source = options.source
+        try:
+            if source in ("coinbase", "auto"):
+                live = await self._run_coinbase(pipeline, options, pending, fallback=source == "auto")
+                source = "coinbase" if live else "synthetic"
+                if not live:
+                    await self._run_synthetic(pipeline, options)
+            elif source == "synthetic":
+                await self._run_synthetic(pipeline, options)
+            elif source == "replay":
+                if options.replay_file is None:
+                    raise ValueError("--source replay needs --file PATH")
+                await self._run_replay(pipeline, options)
+            else:
+                raise ValueError(f"unknown source {source!r}")
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError, RuntimeError):
+                    self._loop.remove_signal_handler(sig)
+            unsent = producer.flush(options.flush_timeout_s)
+        return Summary(
+            source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent, pending
+        )
+
+    # ------------------------------------------------------------ sources
+
+    def _handle(
+        self, pipeline: Pipeline, raw: bytes | str, received: datetime, source: Source, limit: int | None
+    ):
+        gap = pipeline.handle(raw, received, source)
+        if limit is not None and pipeline.counts.frames >= limit:
+            self._stop.set()  # type: ignore[union-attr]
+        return gap
+
+    async def _run_coinbase(
+        self, pipeline: Pipeline, options: RunOptions, pending: list[Gap], fallback: bool
+    ) -> bool:
+        """Live feed until stopped. With ``fallback``: False if it could not subscribe in time."""
+        stop = self._stop
+        assert stop is not None
+        settings = self.settings
+        gaps: asyncio.Queue[Gap] = asyncio.Queue()
+
+        def on_frame(raw: bytes, received: datetime) -> None:
+            if stop.is_set():
+                return  # a bounded run has ended; later frames are not accepted
+            gap = self._handle(pipeline, raw, received, "ws", options.max_messages)
+            if gap is not None:
+                gaps.put_nowait(gap)
+
+        feed_stop = asyncio.Event()
+        self.feed = feed = CoinbaseFeed(
+            settings.coinbase, settings.products, on_frame, self.metrics, feed_stop
+        )
+        async with aiohttp.ClientSession() as session:
+            rest = CoinbaseRest(settings.coinbase, session)
+            feed_task = asyncio.create_task(feed.run())
+            backfill_task = asyncio.create_task(self._backfill(rest, gaps, pipeline, pending))
+            try:
+                if fallback:
+                    try:
+                        await asyncio.wait_for(feed.subscribed.wait(), settings.coinbase.subscribe_timeout_s)
+                    except TimeoutError:
+                        self.echo(
+                            f"live Coinbase feed unreachable ({settings.coinbase.ws_url}: no subscription "
+                            f"within {settings.coinbase.subscribe_timeout_s:g} s); switching to the "
+                            "SYNTHETIC source (trades marked source=synthetic)"
+                        )
+                        return False
+                await stop.wait()
+            finally:
+                feed_stop.set()
+                feed_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed_task
+                backfill_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await backfill_task
+                while not gaps.empty():
+                    pending.append(gaps.get_nowait())
+                if pending:
+                    log.warning("stopped with %d gaps not backfilled: %s", len(pending), pending)
+        return True
+
+    async def _backfill(
+        self, rest: CoinbaseRest, gaps: asyncio.Queue[Gap], pipeline: Pipeline, pending: list[Gap]
+    ) -> None:
+        def invalid(raw: bytes, reason: str) -> None:
+            pipeline.dead_letter(raw, reason, "backfill")
+
+        while True:
+            gap = await gaps.get()
+            pending.append(gap)  # until it is filled: a stop mid-way reports it
+            try:
+                async for trade in rest.fill(gap, invalid):
+                    pipeline.publish_backfill(trade)
+            except RestError as exc:
+                log.error("backfill of %s failed: %s", gap, exc)
+                continue
+            pending.remove(gap)
+
+    async def _run_synthetic(self, pipeline: Pipeline, options: RunOptions) -> None:
+        settings = self.settings
+        rate = options.rate_per_s or settings.synthetic.rate_per_s
+        seed = settings.synthetic.seed if options.seed is None else options.seed
+        start = datetime.now(UTC)
+        frames = synthetic_frames(settings.products, seed, start, rate)
+        await self._paced(pipeline, ((t, f, None) for t, f in frames), options, "synthetic", start)
+
+    async def _run_replay(self, pipeline: Pipeline, options: RunOptions) -> None:
+        assert options.replay_file is not None
+        await self._paced(pipeline, read_recording(options.replay_file), options, "replay", None)
+
+    async def _paced(self, pipeline, items, options: RunOptions, source: Source, first) -> None:
+        """Feed ``(time, frame, error)`` items at ``options.speed``; synthetic frames get a fresh receive
+        time, replayed ones keep the receive time recorded with them."""
+        stop = self._stop
+        assert stop is not None
+        loop = asyncio.get_running_loop()
+        wall_start = loop.time()
+        for n, (when, frame, error) in enumerate(items):
+            if stop.is_set():
+                return
+            if error is not None:
+                pipeline.dead_letter(frame, error, source)
+                continue
+            if first is None:
+                first = when
+            delay = paced_delay(first, when, wall_start, loop.time(), options.speed)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+            elif n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            received = datetime.now(UTC) if source == "synthetic" else when
+            self._handle(pipeline, frame, received, source, options.max_messages)
+
+    async def _tick(self, producer: TradeProducer) -> None:
+        while True:
+            producer.poll(0)
+            await asyncio.sleep(TICK_S)

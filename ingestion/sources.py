@@ -1,0 +1,175 @@
+"""Offline frame sources: ``synthetic`` (a seeded random walk) and ``replay`` (a recorded file).
+
+Both yield raw Coinbase-format frames, so they go through the same parser and producer as the
+live feed. Generation is pure (a seeded generator); pacing is done by the caller from the
+timestamps yielded alongside each frame.
+
+Replay file format (what ``lakehouse record`` writes): zstd-compressed NDJSON, one object per
+frame, in receive order::
+
+    {"receive_time": "2024-05-01T12:00:00.123456Z", "frame": "{\\"type\\":\\"match\\",...}"}
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+import zstandard
+
+from ingestion.events import InvalidTrade, format_time, parse_time
+
+
+@dataclass(frozen=True)
+class Instrument:
+    start_price: int  # in ticks
+    price_decimals: int  # tick = 10**-price_decimals
+    size_decimals: int  # base increment = 10**-size_decimals
+    typical_size: float  # in base units, mean of an exponential
+
+
+# Realistic tick sizes and base increments of the default products; others get a generic one.
+INSTRUMENTS = {
+    "BTC-USD": Instrument(65_000_00, 2, 8, 0.02),
+    "ETH-USD": Instrument(3_400_00, 2, 8, 0.3),
+    "SOL-USD": Instrument(150_00, 2, 8, 5.0),
+    "DOGE-USD": Instrument(15_000, 5, 1, 2_000.0),
+}
+GENERIC = Instrument(100_00, 2, 8, 1.0)
+HEARTBEAT_EVERY_S = 1.0
+
+
+def _decimal_text(units: int, decimals: int) -> str:
+    """Integer ``units`` of ``10**-decimals`` as an exact decimal string (no float on the way)."""
+    if decimals == 0:
+        return str(units)
+    whole, frac = divmod(units, 10**decimals)
+    return f"{whole}.{frac:0{decimals}d}"
+
+
+def synthetic_frames(
+    products: tuple[str, ...], seed: int, start: datetime, rate_per_s: float
+) -> Iterator[tuple[datetime, bytes]]:
+    """Endless ``(exchange time, frame)`` pairs: ``match`` frames at ``rate_per_s`` across all products,
+    round-robin, and one ``heartbeat`` per product every second of exchange time.
+
+    Deterministic for a given seed and start: the same run gives the same trades.
+    """
+    rng = random.Random(seed)
+    # per product: [instrument, price in ticks, last trade id]; trade ids are consecutive per product
+    state = {
+        p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, rng.randrange(1, 10**8)]
+        for p in products
+    }
+    step = timedelta(seconds=1 / rate_per_s)
+    now = start
+    sequence = 0
+    next_heartbeat = start
+    while True:
+        if now >= next_heartbeat:
+            for product in products:
+                sequence += 1
+                yield (
+                    now,
+                    orjson.dumps(
+                        {
+                            "type": "heartbeat",
+                            "sequence": sequence,
+                            "last_trade_id": state[product][2],
+                            "product_id": product,
+                            "time": format_time(now),
+                        }
+                    ),
+                )
+            next_heartbeat = now + timedelta(seconds=HEARTBEAT_EVERY_S)
+        for product in products:
+            spec, ticks, _ = entry = state[product]
+            # a random walk in whole ticks, at least one tick above zero
+            ticks = max(1, ticks + round(rng.gauss(0, max(1.0, ticks * 0.0002))))
+            entry[1] = ticks
+            trade_id = entry[2] = entry[2] + 1
+            sequence += 1
+            size_units = max(1, int(rng.expovariate(1 / spec.typical_size) * 10**spec.size_decimals))
+            yield (
+                now,
+                orjson.dumps(
+                    {
+                        "type": "match",
+                        "trade_id": trade_id,
+                        "sequence": sequence,
+                        "maker_order_id": _order_id(rng),
+                        "taker_order_id": _order_id(rng),
+                        "time": format_time(now),
+                        "product_id": product,
+                        "size": _decimal_text(size_units, spec.size_decimals),
+                        "price": _decimal_text(ticks, spec.price_decimals),
+                        "side": "buy" if rng.random() < 0.5 else "sell",
+                    }
+                ),
+            )
+            now += step
+
+
+def _order_id(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+
+
+# ---------------------------------------------------------------- replay files
+
+
+def record_line(frame: bytes | str, receive_time: datetime) -> bytes:
+    text = frame.decode("utf-8", errors="replace") if isinstance(frame, bytes) else frame
+    return orjson.dumps({"receive_time": format_time(receive_time), "frame": text}) + b"\n"
+
+
+class RecordingWriter:
+    """Appends frames to a zstd-compressed NDJSON replay file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("wb")
+        self._writer = zstandard.ZstdCompressor(level=3).stream_writer(self._file)
+        self.frames = 0
+
+    def write(self, frame: bytes | str, receive_time: datetime) -> None:
+        self._writer.write(record_line(frame, receive_time))
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.close()  # also closes the file and writes the zstd frame end
+
+
+def read_recording(path: Path) -> Iterator[tuple[datetime | None, bytes | str, str | None]]:
+    """``(receive_time, frame, None)`` per line of a replay file, or ``(None, line, reason)`` for a
+    malformed line (the caller dead-letters it and carries on)."""
+    with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+        for number, line in enumerate(io.BufferedReader(reader), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+                frame = obj["frame"]
+                if not isinstance(frame, str):
+                    raise TypeError(f"frame must be a string, got {type(frame).__name__}")
+                yield parse_time(obj["receive_time"], "receive_time"), frame, None
+            except (orjson.JSONDecodeError, KeyError, TypeError, InvalidTrade) as exc:
+                yield None, line.rstrip(b"\n"), f"replay line {number} malformed: {exc}"
+
+
+def paced_delay(
+    first_event: datetime, event: datetime, wall_start: float, wall_now: float, speed: float
+) -> float:
+    """Seconds to sleep so that ``event`` is emitted ``(event - first_event) / speed`` after the start.
+
+    ``speed`` 1 is the original pace, 10 ten times faster; 0 means as fast as possible.
+    """
+    if speed <= 0:
+        return 0.0
+    due = (event - first_event).total_seconds() / speed
+    return max(0.0, due - (wall_now - wall_start))
