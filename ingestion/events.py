@@ -21,11 +21,11 @@ in one partition, in order::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+import msgspec
 import orjson
 
 Side = Literal["buy", "sell"]
@@ -42,8 +42,10 @@ class InvalidTrade(ValueError):
     """A value that cannot be a trade; ``str(exc)`` is the dead-letter reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """Immutable and validated on construction. A ``msgspec.Struct`` rather than a frozen dataclass:
+    it builds about 3x faster, and every trade of every source is built once on the hot path."""
+
     exchange: str
     product_id: str
     trade_id: int
@@ -153,8 +155,12 @@ def parse_time(value: object, name: str) -> datetime:
 
 
 def format_decimal(value: Decimal) -> str:
-    """Plain notation, digits kept: ``Decimal("0.00000001")`` -> ``"0.00000001"`` (str() gives ``1E-8``)."""
-    return format(value, "f")
+    """Plain notation, digits kept: ``Decimal("0.00000001")`` -> ``"0.00000001"``.
+
+    ``str()`` is the fast path; it switches to an exponent (``1E-8``) for very small or
+    exponent-built values, and only then is the slower plain ``format`` needed."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
 
 
 def format_time(value: datetime) -> str:

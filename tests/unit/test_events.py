@@ -42,6 +42,18 @@ def test_wire_round_trip_is_exact() -> None:
     assert Trade.from_wire(wire) == trade
 
 
+def test_tiny_and_exponent_decimals_keep_plain_notation() -> None:
+    for text in ("0.00000001", "0.000000010", "12345678901234567890.123456789012345678", "100"):
+        trade = make_trade(size=Decimal(text))
+        assert orjson.loads(trade.to_wire())["size"] == text
+    assert orjson.loads(make_trade(price=Decimal("1E+2")).to_wire())["price"] == "100"
+
+
+def test_trades_are_immutable() -> None:
+    with pytest.raises(AttributeError):
+        make_trade().price = Decimal(1)  # type: ignore[misc]
+
+
 def test_key_keeps_a_product_in_one_partition() -> None:
     assert make_trade().key == b"coinbase:BTC-USD"
 
@@ -103,7 +115,7 @@ def test_wire_times_always_have_microseconds_and_z() -> None:
              "receive_time": "2024-01-01T00:00:00.000001Z", "sequence": None, "source": "ws", "raw": "{}"}
         )
     )  # fmt: skip
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     cases = {
         datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC): "2024-01-01T00:00:00.000005Z",
