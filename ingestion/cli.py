@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -128,14 +128,9 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
 @click.option("--end", required=True, help="ISO 8601 UTC (exclusive)")
 def backfill(product: str, start: str, end: str) -> None:
     """Publish a product's trades in [start, end) from the REST API, with source=backfill."""
-    import aiohttp
-
-    from infrastructure.bootstrap import ensure_topics
     from infrastructure.settings import get_settings
-    from ingestion.coinbase_rest import CoinbaseRest, parse_cli_time
-    from ingestion.metrics import IngestMetrics
-    from ingestion.pipeline import Pipeline
-    from ingestion.producer import TradeProducer
+    from ingestion.backfill import backfill_range
+    from ingestion.coinbase_rest import parse_cli_time
 
     _logging()
     settings = get_settings()
@@ -148,27 +143,7 @@ def backfill(product: str, start: str, end: str) -> None:
         raise click.BadParameter(str(exc)) from None
     if end_t <= start_t:
         raise click.BadParameter("--end must be after --start")
-    end_t = min(end_t, datetime.now(UTC))
-
-    async def main() -> tuple[int, int, int]:
-        ensure_topics(settings.kafka)
-        metrics = IngestMetrics()
-        producer = TradeProducer(settings.kafka, metrics)
-        pipeline = Pipeline(settings, producer, metrics)
-        try:
-            async with aiohttp.ClientSession() as session:
-                rest = CoinbaseRest(settings.coinbase, session)
-
-                def invalid(raw: bytes, reason: str) -> None:
-                    pipeline.dead_letter(raw, reason, "backfill")
-
-                async for trade in rest.between(product, start_t, end_t, invalid):
-                    pipeline.publish_backfill(trade)
-        finally:
-            unsent = producer.flush(60)
-        return pipeline.counts.backfilled, producer.acked, unsent
-
-    published, acked, unsent = asyncio.run(main())
-    click.echo(f"backfilled {product}: published={published} acked={acked} unsent={unsent}")
-    if unsent or acked != published:
+    result = backfill_range(settings, product, start_t, end_t)
+    click.echo(f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}")
+    if not result.complete:
         sys.exit(1)
