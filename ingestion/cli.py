@@ -144,6 +144,8 @@ def backfill(product: str, start: str, end: str) -> None:
     if end_t <= start_t:
         raise click.BadParameter("--end must be after --start")
     result = backfill_range(settings, product, start_t, end_t)
-    click.echo(f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}")
+    click.echo(
+        f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}"
+    )
     if not result.complete:
         sys.exit(1)

@@ -1,0 +1,179 @@
+"""What the DAGs' tasks do: load settings, call the same library function as the CLI, push the run's
+metrics, and return a JSON-able summary (it becomes the task's XCom).
+
+Kept out of the DAG files so parsing them stays cheap; every heavy import happens inside a function.
+A failure raises with a readable message; a failed quality check raises ``AirflowFailException``
+so Airflow fails the run at once instead of retrying (a retry cannot fix bad data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from infrastructure.job_metrics import build_registry, push_job_metrics
+from infrastructure.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+BRONZE_POLL_S = 2.0
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """Airflow hands datetimes (pendulum) to tasks and strings through params and XCom."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def summary(result: object) -> dict:
+    """A dataclass result as plain JSON types (datetimes and paths as strings)."""
+    data = asdict(result) if is_dataclass(result) else dict(result)  # type: ignore[call-overload]
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, Path) else v)
+        for k, v in data.items()
+    }
+
+
+def _timed(
+    settings: Settings, job: str, run: Callable[[], object], counts: Callable[[object], dict], end=None
+):
+    """Run a job, push its metrics whether it succeeded or raised, and return its result."""
+    started = time.monotonic()
+    try:
+        result = run()
+    except Exception:
+        push_job_metrics(
+            settings, job, build_registry(job, False, time.monotonic() - started, window_end=end)
+        )
+        raise
+    ok = bool(getattr(result, "success", True))
+    push_job_metrics(settings, job, build_registry(job, ok, time.monotonic() - started, counts(result), end))
+    return result
+
+
+def silver(start: datetime | str, end: datetime | str) -> dict:
+    from processing.silver.run import run_silver
+
+    settings = get_settings()
+    window_start, window_end = as_utc(start), as_utc(end)
+    result = _timed(
+        settings, "silver", lambda: run_silver(settings, window_start, window_end),
+        lambda r: {"in": r.bronze_rows, "rejected": r.rejected, "duplicates": r.duplicates,
+                   "inserted": r.inserted, "replaced": r.replaced, "unchanged": r.unchanged},
+        window_end,
+    )  # fmt: skip
+    log.info("silver %s .. %s: %s", window_start, window_end, result)
+    return summary(result)
+
+
+def gold(start: datetime | str, end: datetime | str) -> dict:
+    from processing.gold import run_gold
+
+    settings = get_settings()
+    result = _timed(settings, "gold", lambda: run_gold(settings), lambda r: dict(r.statuses), as_utc(end))
+    log.info(result.summary())
+    if not result.success:
+        raise RuntimeError(result.summary())
+    return summary(result)
+
+
+def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+    from quality.checks import run_quality
+
+    settings = get_settings()
+    window_start, window_end = as_utc(start), as_utc(end)
+    result = _timed(
+        settings, pipeline, lambda: run_quality(settings, window_start, window_end),
+        lambda r: {"suites_failed": sum(not s.success for s in r.suites)}, window_end,
+    )  # fmt: skip
+    log.info(result.summary())
+    if not result.success:
+        raise AirflowFailException(
+            f"quality checks failed for {window_start} .. {window_end}:\n{result.summary()}"
+        )
+    return {"success": True, "results_file": str(result.results_file)}
+
+
+def maintain(identifier: str) -> dict:
+    from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets
+    from processing.bronze.writer import table_offsets
+
+    from infrastructure.catalog import load_catalog
+    from processing.maintenance import run_maintenance
+
+    settings = get_settings()
+    table = load_catalog(settings).load_table(identifier)
+
+    def carry_offsets(t) -> dict[str, str]:
+        # the bronze writer finds its offsets in the newest snapshot that has them: keep them there
+        offsets = table_offsets(t)
+        return {OFFSETS_PROPERTY: encode_offsets(offsets)} if offsets else {}
+
+    job = f"maintenance_{identifier.replace('.', '_')}"
+    result = _timed(
+        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, carry_offsets),
+        lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
+                   "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,
+                   "orphans_deleted": len(r["orphans"].orphans_deleted)},
+    )  # fmt: skip
+    for step, outcome in result.items():
+        log.info("%s %s: %s", identifier, step, outcome)
+    return {step: summary(outcome) for step, outcome in result.items()}
+
+
+def backfill(product: str, start: str, end: str) -> dict:
+    from ingestion.backfill import backfill_range
+
+    settings = get_settings()
+    ingest_start = datetime.now(UTC)
+    result = backfill_range(settings, product.upper(), as_utc(start), as_utc(end))
+    if not result.complete:
+        raise RuntimeError(
+            f"backfill incomplete: published={result.published} acked={result.acked} unsent={result.unsent}"
+        )
+    return {**summary(result), "ingest_start": ingest_start.isoformat()}
+
+
+def wait_for_bronze(backfill_result: dict) -> dict:
+    """Block until bronze's recorded offsets reach the topic's end, then hand on the ingest window."""
+    from confluent_kafka import Consumer, TopicPartition
+    from processing.bronze.writer import table_offsets
+
+    from infrastructure.catalog import load_catalog
+
+    settings = get_settings()
+    topic = settings.kafka.trades_topic
+    table = load_catalog(settings).load_table("bronze.trades")
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "lakehouse-bronze-wait"}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        }
+        deadline = time.monotonic() + settings.orchestration.bronze_wait_timeout_s
+        while True:
+            table.refresh()
+            recorded = table_offsets(table)
+            behind = {
+                p: end - recorded.get((topic, p), 0)
+                for p, end in ends.items()
+                if recorded.get((topic, p), 0) < end
+            }
+            if not behind:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"bronze is still behind the topic after the backfill (messages per partition): {behind}"
+                )
+            time.sleep(BRONZE_POLL_S)
+    finally:
+        consumer.close()
+    # +1 s: silver's window is [start, end) over ingest time, and the last row may carry "now"
+    ingest_end = datetime.now(UTC) + timedelta(seconds=1)
+    return {"ingest_start": backfill_result["ingest_start"], "ingest_end": ingest_end.isoformat()}
