@@ -97,6 +97,14 @@ class BronzeSettings(_Section):
     flush_seconds: float = Field(5.0, gt=0)
 
 
+class SilverSettings(_Section):
+    """Validation bounds for silver: a trade whose exchange time is this far from its ingest time is
+    rejected as a clock or parsing error (backfills and replays of old data need a larger age)."""
+
+    max_event_future_s: int = Field(86_400, ge=0, description="event time after ingest time")
+    max_event_age_s: int = Field(30 * 86_400, ge=0, description="event time before ingest time")
+
+
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -149,6 +157,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     engine: EngineSettings = EngineSettings()
     bronze: BronzeSettings = BronzeSettings()
+    silver: SilverSettings = SilverSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
