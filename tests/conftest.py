@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.lakehouse"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.lakehouse", "tests.fixtures.spark"]
 
 TIERS = ("unit", "integration", "e2e")
 
