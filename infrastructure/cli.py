@@ -14,6 +14,7 @@ import click
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "settings": "infrastructure.cli:show_settings",
+    "silver": "processing.silver.cli:silver",
 }
 
 

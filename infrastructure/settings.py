@@ -235,6 +235,26 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+def to_environment(settings: BaseModel, prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """The variables that rebuild ``settings`` in a child process (e.g. ``spark-submit``).
+
+    Secrets are included in clear: pass the result only to a child's environment, never log it.
+    """
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        variable = f"{prefix}{name.upper()}"
+        if isinstance(value, BaseModel):
+            env.update(to_environment(value, f"{variable}__"))
+        elif isinstance(value, SecretStr):
+            env[variable] = value.get_secret_value()
+        elif isinstance(value, tuple | list):
+            env[variable] = json.dumps(list(value))
+        elif value is not None:
+            env[variable] = str(value)
+    return env
+
+
 def env_variables(
     model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX
 ) -> list[tuple[str, object, str]]:

@@ -131,18 +131,14 @@ def run_duckdb(settings: Settings, window: Window, tables: SilverTables = CONTRA
     finally:
         con.close()
     commit(load_catalog(settings), tables, refined)
-    replaced = refined.replaced
-    inserted = refined.changes.num_rows - replaced
-    return SilverResult(
-        engine="duckdb",
-        start=window.start,
-        end=window.end,
-        bronze_rows=refined.valid_rows + refined.rejected,
+    return SilverResult.from_counts(
+        "duckdb",
+        window,
+        valid_rows=refined.valid_rows,
+        keys=refined.keys,
         rejected=refined.rejected,
         rejected_new=refined.new_rejects.num_rows,
-        duplicates=refined.valid_rows - refined.keys,
-        inserted=inserted,
-        replaced=replaced,
-        unchanged=refined.keys - inserted - replaced,
+        changed=refined.changes.num_rows,
+        replaced=refined.replaced,
         duration_s=time.perf_counter() - began,
     )

@@ -17,7 +17,9 @@ from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_RE
 from processing.silver.sql import Window
 
 Engine = Literal["duckdb", "spark"]
+# how the Spark job (a child process) reports back on stdout
 RESULT_PREFIX = "SILVER_RESULT "
+UNAVAILABLE_PREFIX = "SILVER_UNAVAILABLE "
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,36 @@ class SilverResult:
     replaced: int  # keys whose silver row was beaten by this window's copy
     unchanged: int  # keys silver already held with an equal or better copy
     duration_s: float
+
+    @classmethod
+    def from_counts(
+        cls,
+        engine: str,
+        window: Window,
+        *,
+        valid_rows: int,
+        keys: int,
+        rejected: int,
+        rejected_new: int,
+        changed: int,
+        replaced: int,
+        duration_s: float,
+    ) -> SilverResult:
+        """From what both engines count: valid rows and distinct keys of the window, rejects, and
+        the candidates that changed silver (of which ``replaced`` replaced a row)."""
+        return cls(
+            engine=engine,
+            start=window.start,
+            end=window.end,
+            bronze_rows=valid_rows + rejected,
+            rejected=rejected,
+            rejected_new=rejected_new,
+            duplicates=valid_rows - keys,
+            inserted=changed - replaced,
+            replaced=replaced,
+            unchanged=keys - changed,
+            duration_s=duration_s,
+        )
 
     @property
     def written(self) -> int:

@@ -31,7 +31,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         # Spark's default redaction misses "credential"; keep every secret out of the UI and logs
-        "spark.redaction.regex": "(?i)secret|password|token|access[.]key|credential",
+        "spark.redaction.regex": "(?i)secret|password|token|access.key|credential",
         prefix: ICEBERG_CATALOG_CLASS,
         f"{prefix}.type": "rest",
         f"{prefix}.uri": settings.catalog.uri,
@@ -46,12 +46,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def build_session(settings: Settings, app_name: str) -> SparkSession:
+def build_session(settings: Settings, app_name: str, extra: dict[str, str] | None = None) -> SparkSession:
     """The job's session (master and resources come from spark-submit / spark-defaults)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    for name, value in spark_conf(settings).items():
+    for name, value in {**spark_conf(settings), **(extra or {})}.items():
         builder = builder.config(name, value)
     return builder.getOrCreate()
 

@@ -7,7 +7,9 @@ as everywhere). The selection, typing, validation and dedup are the SQL of
 :mod:`processing.silver.sql`, the same statements DuckDB runs in the embedded stack; :func:`refine`
 runs them on plain DataFrames (testable with local PySpark and parquet), :func:`run` wires them
 to the Iceberg tables and applies the changes with one ``MERGE INTO`` per table (each an atomic
-Iceberg commit). The last line on stdout is ``SILVER_RESULT {json}`` for the caller.
+Iceberg commit). The last line on stdout is ``SILVER_RESULT {json}`` for the caller (or ``SILVER_UNAVAILABLE <why>``
+with exit status 2 when this Spark has no Iceberg runtime). The Spark UI is off: a batch job of
+minutes does not need it, and it would listen on every interface.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from typing import TYPE_CHECKING
 
 from infrastructure.settings import Settings, load_settings
 from processing.silver import sql
-from processing.silver.run import CONTRACT_TABLES, RESULT_PREFIX, SilverResult, SilverTables
+from processing.silver.run import (
+    CONTRACT_TABLES,
+    RESULT_PREFIX,
+    UNAVAILABLE_PREFIX,
+    SilverResult,
+    SilverTables,
+)
 from processing.silver.sql import KeyRange, Rules, Window
 from processing.spark_jobs.session import IcebergUnavailable, build_session, require_iceberg
 
@@ -96,18 +104,15 @@ def run(
     if new_rejects:
         refined.new_rejects.createOrReplaceTempView("silver_new_rejects")
         spark.sql(sql.merge_rejects_sql(rejected, "silver_new_rejects", window))
-    inserted = changed - refined.replaced
-    return SilverResult(
-        engine="spark",
-        start=window.start,
-        end=window.end,
-        bronze_rows=refined.valid_rows + refined.rejected,
+    return SilverResult.from_counts(
+        "spark",
+        window,
+        valid_rows=refined.valid_rows,
+        keys=refined.keys,
         rejected=refined.rejected,
         rejected_new=new_rejects,
-        duplicates=refined.valid_rows - refined.keys,
-        inserted=inserted,
+        changed=changed,
         replaced=refined.replaced,
-        unchanged=refined.keys - changed,
         duration_s=time.perf_counter() - began,
     )
 
@@ -122,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     window = Window.parse(args.start, args.end)
     settings = load_settings()
-    spark = build_session(settings, "lakehouse-silver")
+    spark = build_session(settings, "lakehouse-silver", {"spark.ui.enabled": "false"})
     try:
         require_iceberg(spark)
         result = run(spark, settings, window, SilverTables(args.bronze, args.silver, args.rejected))
     except IcebergUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # on stdout, where Spark's own logging (stderr) cannot interleave with it
+        print(UNAVAILABLE_PREFIX + str(exc), flush=True)
         return 2
     finally:
         spark.stop()
