@@ -44,3 +44,14 @@ lint: setup ## Ruff lint and format check
 clean: ## Remove local data (.lakehouse/) and caches; keeps .venv
 	rm -rf .lakehouse .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+##@ Refinement
+
+START ?=
+END ?=
+ENGINE ?=
+
+.PHONY: silver
+silver: setup ## Refine bronze ingested in [START, END) into silver (ISO times, UTC): make silver START=2026-01-01T10:00 END=2026-01-01T11:00 [ENGINE=duckdb|spark]
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make silver START=<ISO time> END=<ISO time> [ENGINE=duckdb|spark]" >&2; exit 2; }
+	$(LAKEHOUSE) silver --start '$(START)' --end '$(END)' $(if $(ENGINE),--engine $(ENGINE))

@@ -50,6 +50,7 @@ class SilverResult:
     replaced: int  # keys whose silver row was beaten by this window's copy
     unchanged: int  # keys silver already held with an equal or better copy
     duration_s: float
+    commit_s: float  # of which writing the tables (pyiceberg commits / MERGE INTO)
 
     @classmethod
     def from_counts(
@@ -64,6 +65,7 @@ class SilverResult:
         changed: int,
         replaced: int,
         duration_s: float,
+        commit_s: float,
     ) -> SilverResult:
         """From what both engines count: valid rows and distinct keys of the window, rejects, and
         the candidates that changed silver (of which ``replaced`` replaced a row)."""
@@ -79,6 +81,7 @@ class SilverResult:
             replaced=replaced,
             unchanged=keys - changed,
             duration_s=duration_s,
+            commit_s=commit_s,
         )
 
     @property

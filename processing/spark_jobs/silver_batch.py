@@ -61,18 +61,20 @@ def refine(
     bronze.createOrReplaceTempView("silver_bronze_source")
     silver.createOrReplaceTempView("silver_existing_source")
     rejected.createOrReplaceTempView("silver_rejected_source")
-    spark.sql(sql.checked_sql("silver_bronze_source", window, rules)).createOrReplaceTempView(
-        "silver_checked"
-    )
-    candidates = spark.sql(sql.candidates_sql("silver_checked")).localCheckpoint()
+
+    def query(text: str) -> DataFrame:
+        return spark.sql(sql.to_dialect(text, "spark"))
+
+    query(sql.checked_sql("silver_bronze_source", window, rules)).createOrReplaceTempView("silver_checked")
+    candidates = query(sql.candidates_sql("silver_checked")).localCheckpoint()
     candidates.createOrReplaceTempView("silver_candidates")
-    rejects = spark.sql(sql.rejects_sql("silver_checked")).localCheckpoint()
+    rejects = query(sql.rejects_sql("silver_checked")).localCheckpoint()
     rejects.createOrReplaceTempView("silver_rejects")
-    ranges = [KeyRange(*row) for row in spark.sql(sql.key_ranges_sql("silver_candidates")).collect()]
-    changes = spark.sql(
+    ranges = [KeyRange(*row) for row in query(sql.key_ranges_sql("silver_candidates")).collect()]
+    changes = query(
         sql.changes_sql("silver_candidates", sql.existing_silver_sql("silver_existing_source", ranges))
     ).localCheckpoint()
-    new_rejects = spark.sql(
+    new_rejects = query(
         sql.new_rejects_sql("silver_rejects", sql.existing_rejects_sql("silver_rejected_source", window))
     ).localCheckpoint()
     keys, valid = spark.sql("SELECT count(*), coalesce(sum(copies), 0) FROM silver_candidates").first()
@@ -97,13 +99,14 @@ def run(
     )
     changed = refined.changes.count()
     new_rejects = refined.new_rejects.count()
+    committing = time.perf_counter()
     # nothing to change, nothing committed: a re-run leaves the snapshots as they were
     if changed:
         refined.changes.createOrReplaceTempView("silver_changes")
-        spark.sql(sql.merge_trades_sql(silver, "silver_changes"))
+        spark.sql(sql.to_dialect(sql.merge_trades_sql(silver, "silver_changes"), "spark"))
     if new_rejects:
         refined.new_rejects.createOrReplaceTempView("silver_new_rejects")
-        spark.sql(sql.merge_rejects_sql(rejected, "silver_new_rejects", window))
+        spark.sql(sql.to_dialect(sql.merge_rejects_sql(rejected, "silver_new_rejects", window), "spark"))
     return SilverResult.from_counts(
         "spark",
         window,
@@ -114,6 +117,7 @@ def run(
         changed=changed,
         replaced=refined.replaced,
         duration_s=time.perf_counter() - began,
+        commit_s=time.perf_counter() - committing,
     )
 
 

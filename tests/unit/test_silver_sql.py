@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -58,6 +59,22 @@ def test_decimal_rule_accepts_exactly_what_decimal_38_18_holds(text: str, fits: 
     assert bool(re.match(sql.DECIMAL_PATTERN, text)) is fits
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["100.5", "0.000000000000000001", "99999999999999999999.999999999999999999", "-99.000000000000000001",
+     "+2", "007.10", "-0", "5", "123456789012345678.9"],
+)  # fmt: skip
+def test_duckdb_spelling_of_the_decimal_parse_is_exact(text: str) -> None:
+    assert re.match(sql.DECIMAL_PATTERN, text)
+    query = sql.to_dialect(
+        f"SELECT {sql.parse_money('x')} AS v, typeof({sql.parse_money('x')}) FROM t", "duckdb"
+    )
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x VARCHAR)")
+    con.execute("INSERT INTO t VALUES (?)", [text])
+    assert con.execute(query).fetchone() == (Decimal(text), "DECIMAL(38,18)")
+
+
 def test_literals_are_escaped_for_each_dialect() -> None:
     checked = sql.checked_sql("bronze", W1, RULES)
     assert "'O\\'X-USD'" in checked  # Spark escapes with a backslash
@@ -84,6 +101,7 @@ def test_every_statement_parses_as_spark_and_transpiles_to_duckdb() -> None:
         sqlglot.parse_one(statement, read="spark")
         duck = sql.to_dialect(statement, "duckdb")
         assert "UNIX_MILLIS" not in duck and "RLIKE" not in duck and "TIMESTAMP_LTZ" not in duck
+        assert sql.PARSE_MONEY not in duck and sql.PARSE_MONEY not in sql.to_dialect(statement, "spark")
     assert "EPOCH_MS(c.ingest_time) - EPOCH_MS(c.event_time)" in sql.to_dialect(statements[1], "duckdb")
     assert "WHERE 1 = 0" in sql.existing_silver_sql("s", [])
 

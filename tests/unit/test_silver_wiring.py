@@ -52,7 +52,16 @@ def test_the_job_is_submitted_with_the_window_and_tables() -> None:
 
 def test_the_result_line_round_trips() -> None:
     result = SilverResult.from_counts(
-        "spark", W1, valid_rows=10, keys=7, rejected=2, rejected_new=2, changed=5, replaced=1, duration_s=1.5
+        "spark",
+        W1,
+        valid_rows=10,
+        keys=7,
+        rejected=2,
+        rejected_new=2,
+        changed=5,
+        replaced=1,
+        duration_s=1.5,
+        commit_s=0.5,
     )
     assert (result.bronze_rows, result.duplicates, result.inserted, result.unchanged) == (12, 3, 4, 2)
     assert result.bronze_rows == (
