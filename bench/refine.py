@@ -7,20 +7,24 @@ generates bronze in bulk (vectorized Arrow, appended with pyiceberg in large bat
 day with the embedded engine, and measures, as the baseline in the same run, DuckDB reading the
 same bronze data files directly with ``SELECT DISTINCT ON`` the key: the floor for silver (no
 parsing, no validation, no merge, no write). Prints seconds per step, the silver/baseline ratio
-and the peak RSS of this process after each step.
+and each step's peak RSS: every step runs in a fresh child process, as an hourly job would, so one
+step's memory does not inflate the next one's figure.
 
-Steps are entries of ``STEPS``: a function taking the ``Bench`` and returning figures to print.
-A later step (gold: ``dbt build`` on the same lakehouse) is one more function appended there.
+Steps are entries of ``STEPS``: a function taking the ``Bench`` and returning figures to print
+(``seconds`` is the step's own timing). A later step (gold: ``dbt build`` on the same lakehouse)
+is one more function appended there.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,7 +56,6 @@ class Bench:
     trades: int
     dup_rate: float
     seed: int
-    figures: dict[str, float] = field(default_factory=dict)
 
 
 def _decimal_strings(units: np.ndarray) -> pa.Array:
@@ -143,14 +146,18 @@ def step_bronze(bench: Bench) -> dict[str, float]:
     for start in range(0, data.num_rows, APPEND_ROWS):
         table.append(data.slice(start, APPEND_ROWS))
     appended = time.perf_counter()
-    return {"generate_s": generated - began, "append_s": appended - generated, "rows": data.num_rows}
+    return {
+        "seconds": appended - began,
+        "generate_s": generated - began,
+        "append_s": appended - generated,
+        "rows": data.num_rows,
+    }
 
 
 def step_silver(bench: Bench) -> dict[str, float]:
     # the day's ingest times, plus the hour the last backfills and re-deliveries arrive in
     result = run_duckdb(bench.settings, Window(DAY, DAY + timedelta(days=1, hours=1)), bench.tables)
     assert result.bronze_rows == bench.trades, result
-    bench.figures["silver_s"] = result.duration_s
     return {
         "seconds": result.duration_s,
         "commit_s": result.commit_s,
@@ -176,7 +183,6 @@ def step_baseline(bench: Bench) -> dict[str, float]:
     seconds = time.perf_counter() - began
     (rows,) = con.execute("SELECT count(*) FROM floor").fetchone()
     con.close()
-    bench.figures["baseline_s"] = seconds
     return {"seconds": seconds, "rows_out": rows, "files": len(files)}
 
 
@@ -189,6 +195,15 @@ STEPS: list[tuple[str, Callable[[Bench], dict[str, float]]]] = [
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _in_child(step: Callable[[Bench], dict[str, float]], bench: Bench) -> tuple[dict[str, float], float]:
+    figures = step(bench)
+    return figures, peak_rss_mib()
+
+
+def _shown(value: float) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,18 +222,22 @@ def main(argv: list[str] | None = None) -> None:
             bench = Bench(settings, tables, args.trades, args.dup_rate, args.seed)
             print(f"refine benchmark: {args.trades:,} bronze trades, {len(PRODUCTS)} products, one day, "
                   f"{args.dup_rate:.0%} duplicates")  # fmt: skip
+            seconds: dict[str, float] = {}
+            peaks: dict[str, float] = {}
+            spawn = multiprocessing.get_context("spawn")
             for name, step in STEPS:
-                began = time.perf_counter()
-                figures = step(bench)
-                wall = time.perf_counter() - began
-                shown = "  ".join(
-                    f"{k}={v:,.2f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in figures.items()
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+                    figures, peaks[name] = child.submit(_in_child, step, bench).result()
+                seconds[name] = figures.pop("seconds")
+                shown = "  ".join(f"{k}={_shown(v)}" for k, v in figures.items())
+                print(
+                    f"{name:<9} {seconds[name]:8.2f} s   peak_rss={peaks[name]:,.0f} MiB   {shown}",
+                    flush=True,
                 )
-                print(f"{name:<10} {wall:8.2f} s   {shown}   peak_rss={peak_rss_mib():,.0f} MiB", flush=True)
-            if {"silver_s", "baseline_s"} <= bench.figures.keys():
-                ratio = bench.figures["silver_s"] / bench.figures["baseline_s"]
+            if {"silver", "baseline"} <= seconds.keys():
+                ratio = seconds["silver"] / seconds["baseline"]
                 print(f"silver / baseline (DISTINCT ON over the same files) = {ratio:.2f}x")
-            print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB")
+            print(f"peak RSS of any step: {max(peaks.values()):,.0f} MiB")
         finally:
             store.stop()
 

@@ -22,7 +22,6 @@ from functools import reduce
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 
@@ -38,11 +37,22 @@ SILVER_ARROW = SILVER_TRADES.schema.as_arrow()
 REJECTED_ARROW = SILVER_TRADES_REJECTED.schema.as_arrow()
 
 
+# the contract's sort order (product, then time): pyiceberg writes rows as given, so DuckDB sorts
+SORT_COLUMNS = ", ".join(
+    SILVER_TRADES.schema.find_column_name(f.source_id) for f in SILVER_TRADES.sort_order.fields
+)
+# rows per Arrow batch handed to pyiceberg: bounds memory whatever the window's size
+COMMIT_BATCH_ROWS = 1_000_000
+
+
 @dataclass(frozen=True)
 class Refined:
-    """A window refined but not committed: the rows to write and the counts for the result."""
+    """A window refined but not committed: counts, and the changed rows still inside DuckDB
+    (temp table ``silver_changes`` on ``con``) so they can be streamed to the writer."""
 
-    changes: pa.Table  # silver columns + ``replaces``
+    con: duckdb.DuckDBPyConnection
+    changed: int
+    replaced_keys: pa.Table  # KEY columns of the changes that replace a silver row
     new_rejects: pa.Table  # silver.trades_rejected columns
     valid_rows: int
     keys: int
@@ -50,7 +60,15 @@ class Refined:
 
     @property
     def replaced(self) -> int:
-        return pc.sum(self.changes["replaces"]).as_py() or 0
+        return self.replaced_keys.num_rows
+
+    def changes(self, batch_rows: int = COMMIT_BATCH_ROWS) -> pa.RecordBatchReader:
+        """The changed rows (silver columns + ``replaces``) in the table's sort order."""
+        query = f"SELECT * FROM silver_changes ORDER BY {SORT_COLUMNS}"
+        return self.con.execute(query).fetch_record_batch(batch_rows)
+
+    def changes_table(self) -> pa.Table:
+        return self.changes().read_all()
 
 
 def _duckdb(query: str) -> str:
@@ -62,37 +80,37 @@ def refine(
 ) -> Refined:
     """Run the silver SQL on ``con``; the three names are any relations DuckDB can read
     (attached Iceberg tables in production, parquet views in the engine-equivalence test)."""
+
+    def create(name: str, query: str) -> None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_duckdb(query)}")
+
     # materialized once: parsing decimals is the costly part, and candidates and rejects both need it
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE silver_checked AS {_duckdb(sql.checked_sql(bronze, window, rules))}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE silver_candidates AS {_duckdb(sql.candidates_sql('silver_checked'))}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE silver_rejects AS {_duckdb(sql.rejects_sql('silver_checked'))}"
-    )
+    create("silver_checked", sql.checked_sql(bronze, window, rules))
+    create("silver_candidates", sql.candidates_sql("silver_checked"))
+    create("silver_rejects", sql.rejects_sql("silver_checked"))
+    con.execute("DROP TABLE silver_checked")  # free it before the next big relation
     ranges = [
         KeyRange(*row) for row in con.execute(_duckdb(sql.key_ranges_sql("silver_candidates"))).fetchall()
     ]
-    changes = con.execute(
-        _duckdb(sql.changes_sql("silver_candidates", sql.existing_silver_sql(silver, ranges)))
-    ).to_arrow_table()
+    create("silver_changes", sql.changes_sql("silver_candidates", sql.existing_silver_sql(silver, ranges)))
+    keys, valid = con.execute("SELECT count(*), coalesce(sum(copies), 0) FROM silver_candidates").fetchone()
+    con.execute("DROP TABLE silver_candidates")
     new_rejects = con.execute(
         _duckdb(sql.new_rejects_sql("silver_rejects", sql.existing_rejects_sql(rejected, window)))
     ).to_arrow_table()
-    keys, valid = con.execute("SELECT count(*), coalesce(sum(copies), 0) FROM silver_candidates").fetchone()
     (rejected_rows,) = con.execute("SELECT count(*) FROM silver_rejects").fetchone()
-    for name in ("silver_checked", "silver_candidates", "silver_rejects"):
-        con.execute(f"DROP TABLE {name}")
-    return Refined(changes, new_rejects, int(valid), int(keys), int(rejected_rows))
+    con.execute("DROP TABLE silver_rejects")
+    (changed,) = con.execute("SELECT count(*) FROM silver_changes").fetchone()
+    replaced_keys = con.execute(
+        f"SELECT {', '.join(sql.KEY)} FROM silver_changes WHERE replaces"
+    ).to_arrow_table()
+    return Refined(con, int(changed), replaced_keys, new_rejects, int(valid), int(keys), int(rejected_rows))
 
 
-def replaced_keys_filter(changes: pa.Table) -> BooleanExpression | None:
-    """A pyiceberg filter matching the silver rows of the keys ``changes`` replaces."""
-    replaced = changes.filter(pc.field("replaces"))
+def replaced_keys_filter(keys: pa.Table) -> BooleanExpression | None:
+    """A pyiceberg filter matching the silver rows of ``keys`` (exchange, product_id, trade_id)."""
     ids: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for row in replaced.select(list(sql.KEY)).to_pylist():
+    for row in keys.to_pylist():
         ids[(row["exchange"], row["product_id"])].append(row["trade_id"])
     terms = [
         And(EqualTo("exchange", exchange), EqualTo("product_id", product), In("trade_id", trade_ids))
@@ -102,14 +120,15 @@ def replaced_keys_filter(changes: pa.Table) -> BooleanExpression | None:
 
 
 def commit(catalog: Catalog, tables: SilverTables, refined: Refined) -> None:
-    """Write a refined window: one atomic transaction per table that changes."""
-    if refined.changes.num_rows:
-        rows = refined.changes.select(list(sql.SILVER_COLUMNS)).cast(SILVER_ARROW)
-        replaced = replaced_keys_filter(refined.changes)
+    """Write a refined window: one atomic transaction per table that changes. The changed rows are
+    streamed in batches (several appends, still one commit), so memory does not grow with the window."""
+    if refined.changed:
+        replaced = replaced_keys_filter(refined.replaced_keys)
         with catalog.load_table(tables.silver).transaction() as tx:
             if replaced is not None:
                 tx.delete(replaced)
-            tx.append(rows)
+            for batch in refined.changes():
+                tx.append(pa.Table.from_batches([batch]).select(list(sql.SILVER_COLUMNS)).cast(SILVER_ARROW))
     if refined.new_rejects.num_rows:
         catalog.load_table(tables.rejected).append(refined.new_rejects.cast(REJECTED_ARROW))
 
@@ -118,6 +137,7 @@ def run_duckdb(settings: Settings, window: Window, tables: SilverTables = CONTRA
     """Refine ``window`` with DuckDB and commit with pyiceberg."""
     began = time.perf_counter()
     con = duckdb_engine.connect(settings)
+    con.execute("SET enable_progress_bar = false")  # a batch job's output is its result, not a bar
     try:
         alias = duckdb_engine.CATALOG_ALIAS
         refined = refine(
@@ -128,11 +148,11 @@ def run_duckdb(settings: Settings, window: Window, tables: SilverTables = CONTRA
             window,
             Rules.from_settings(settings),
         )
+        committing = time.perf_counter()
+        commit(load_catalog(settings), tables, refined)
+        done = time.perf_counter()
     finally:
         con.close()
-    committing = time.perf_counter()
-    commit(load_catalog(settings), tables, refined)
-    done = time.perf_counter()
     return SilverResult.from_counts(
         "duckdb",
         window,
@@ -140,7 +160,7 @@ def run_duckdb(settings: Settings, window: Window, tables: SilverTables = CONTRA
         keys=refined.keys,
         rejected=refined.rejected,
         rejected_new=refined.new_rejects.num_rows,
-        changed=refined.changes.num_rows,
+        changed=refined.changed,
         replaced=refined.replaced,
         duration_s=done - began,
         commit_s=done - committing,

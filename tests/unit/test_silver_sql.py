@@ -147,7 +147,8 @@ def test_each_row_gets_its_reason_and_one_winner_per_key() -> None:
     refined = refine(con, "bronze_rows", "no_silver", "no_rejects", whole, rules)
     assert {lineage(r): r["reason"] for r in refined.new_rejects.to_pylist()} == scenario.rejects
     winners = {
-        (r["exchange"], r["product_id"], r["trade_id"]): lineage(r) for r in refined.changes.to_pylist()
+        (r["exchange"], r["product_id"], r["trade_id"]): lineage(r)
+        for r in refined.changes_table().to_pylist()
     }
     assert winners == scenario.winners
     assert refined.valid_rows + refined.rejected == len(scenario.rows)
