@@ -172,6 +172,7 @@ def step_baseline(bench: Bench) -> dict[str, float]:
     table = load_catalog(bench.settings).load_table(bench.tables.bronze)
     files = [task.file.file_path for task in table.scan().plan_files()]
     con = duckdb_engine.connect(bench.settings)
+    con.execute("SET enable_progress_bar = false")
     key = ", ".join(KEY)
     began = time.perf_counter()
     con.execute(

@@ -1,15 +1,16 @@
 """Silver's logic, written once as SQL: select a bronze window, type, validate, deduplicate, merge.
 
 Pure builders (no I/O). The canonical text is Spark SQL, the dialect of the compose stack's
-``MERGE INTO``; :func:`to_dialect` transpiles it with sqlglot for DuckDB (both engines run their
-statements through it: the one engine-specific spelling, the decimal parse, is expanded there). Spark is the source
-dialect because sqlglot maps Spark's ``UNIX_MILLIS``/``RLIKE``/``TIMESTAMP_LTZ`` to DuckDB exactly,
-while the other direction turns DuckDB's ``epoch_ms(timestamp)`` into its inverse.
+``MERGE INTO``; both engines run it through :func:`to_dialect`, which transpiles it with sqlglot
+for DuckDB and expands the one operation spelled per engine (the decimal parse, ``PARSE_MONEY``).
+Spark is the source dialect because sqlglot maps Spark's ``UNIX_MILLIS``/``RLIKE``/
+``TIMESTAMP_LTZ`` to DuckDB exactly, while the other direction turns DuckDB's
+``epoch_ms(timestamp)`` into its inverse.
 
 The statements, in the order an engine runs them (each takes the previous one's relation name):
 
 1. :func:`checked_sql` — bronze rows with ``start <= ingest_time < end``, decimals parsed, and the
-   first failed rule as ``reason`` (NULL when valid).
+   first failed rule as ``reason`` (NULL when valid); ``raw`` kept for rejected rows only.
 2. :func:`candidates_sql` — valid rows, typed to the ``silver.trades`` columns, one per key: the
    window's winner (plus ``copies``, how many valid copies the window held).
 3. :func:`rejects_sql` — invalid rows as received, with the reason (``silver.trades_rejected``).
