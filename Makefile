@@ -97,3 +97,14 @@ producer-start: setup ## Run the live Coinbase -> Kafka producer (extra options:
 .PHONY: bench-ingest
 bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka (BENCH_INGEST_N messages)
 	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N)
+
+##@ Refinement
+
+START ?=
+END ?=
+ENGINE ?=
+
+.PHONY: silver
+silver: setup ## Refine bronze ingested in [START, END) into silver (ISO times, UTC): make silver START=2026-01-01T10:00 END=2026-01-01T11:00 [ENGINE=duckdb|spark]
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make silver START=<ISO time> END=<ISO time> [ENGINE=duckdb|spark]" >&2; exit 2; }
+	$(LAKEHOUSE) silver --start '$(START)' --end '$(END)' $(if $(ENGINE),--engine $(ENGINE))

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ingestion.cli:ingest",
     "record": "ingestion.cli:record",
     "backfill": "ingestion.cli:backfill",
+    "silver": "processing.silver.cli:silver",
 }
 
 

@@ -126,6 +126,14 @@ class OrchestrationSettings(_Section):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class SilverSettings(_Section):
+    """Validation bounds for silver: a trade whose exchange time is this far from its ingest time is
+    rejected as a clock or parsing error (backfills and replays of old data need a larger age)."""
+
+    max_event_future_s: int = Field(86_400, ge=0, description="event time after ingest time")
+    max_event_age_s: int = Field(30 * 86_400, ge=0, description="event time before ingest time")
+
+
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -180,6 +188,7 @@ class Settings(BaseSettings):
     bronze: BronzeSettings = BronzeSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     orchestration: OrchestrationSettings = OrchestrationSettings()
+    silver: SilverSettings = SilverSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
@@ -255,6 +264,26 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, loaded once (entry points only; library code takes arguments)."""
     return load_settings()
+
+
+def to_environment(settings: BaseModel, prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """The variables that rebuild ``settings`` in a child process (e.g. ``spark-submit``).
+
+    Secrets are included in clear: pass the result only to a child's environment, never log it.
+    """
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        variable = f"{prefix}{name.upper()}"
+        if isinstance(value, BaseModel):
+            env.update(to_environment(value, f"{variable}__"))
+        elif isinstance(value, SecretStr):
+            env[variable] = value.get_secret_value()
+        elif isinstance(value, tuple | list):
+            env[variable] = json.dumps(list(value))
+        elif value is not None:
+            env[variable] = str(value)
+    return env
 
 
 def env_variables(

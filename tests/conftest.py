@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.compose",
     "tests.fixtures.coinbase",
+    "tests.fixtures.lakehouse",
 ]
 
 TIERS = ("unit", "integration", "e2e")
