@@ -25,6 +25,20 @@ $(STAMP): pyproject.toml infrastructure/scripts/install-system-packages.sh
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+##@ Refinement
+
+GOLD_ARGS ?=
+START ?=
+END ?=
+
+.PHONY: dbt-run
+dbt-run: setup ## Build gold: dbt models + tests for the current stack (GOLD_ARGS=--full-refresh etc.)
+	$(LAKEHOUSE) gold $(GOLD_ARGS)
+
+.PHONY: quality
+quality: setup ## Run the Great Expectations suites for a window: make quality START=... END=...
+	$(LAKEHOUSE) quality --start "$(START)" --end "$(END)"
+
 ##@ Development
 
 .PHONY: test

@@ -14,6 +14,8 @@ import click
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "settings": "infrastructure.cli:show_settings",
+    "gold": "processing.gold:gold_command",
+    "quality": "quality.checks:quality_command",
 }
 
 
