@@ -140,7 +140,9 @@ def run_gold(
     seconds = time.monotonic() - started
     if not results_file.is_file():  # dbt stopped before running anything (bad profile, parse error)
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        return GoldResult(settings.engine.query, False, seconds, {}, [f"dbt exited {proc.returncode}: {tail}"])
+        return GoldResult(
+            settings.engine.query, False, seconds, {}, [f"dbt exited {proc.returncode}: {tail}"]
+        )
     statuses, failures = summarize(json.loads(results_file.read_text()))
     success = proc.returncode == 0 and not failures
     if not success and not failures:
