@@ -108,6 +108,24 @@ def summarize(run_results: dict) -> tuple[dict[str, int], list[str]]:
     return dict(statuses), failures
 
 
+def _dbt_env(settings: Settings) -> dict[str, str]:
+    return {
+        "PATH": str(Path(venv_bin("dbt")).parent),
+        "HOME": str(settings.data_dir.resolve()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        **dbt_environment(settings),
+    }
+
+
+def compile_offline(settings: Settings) -> subprocess.CompletedProcess:
+    """``dbt compile`` for ``settings.engine.query`` without touching the warehouse (no cache, no
+    introspection): how CI proves the Trino target compiles with no Trino server."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = dbt_command(settings, "compile", extra=("--no-populate-cache", "--no-introspect"))
+    return subprocess.run(args, env=_dbt_env(settings), capture_output=True, text=True, check=False)
+
+
 def run_gold(
     settings: Settings,
     *,
@@ -125,13 +143,7 @@ def run_gold(
 
         ensure_tables(load_catalog(settings))
     args = dbt_command(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
-    env = {
-        "PATH": str(Path(venv_bin("dbt")).parent),
-        "HOME": str(settings.data_dir.resolve()),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-        **dbt_environment(settings),
-    }
+    env = _dbt_env(settings)
     results_file = settings.data_dir.resolve() / "dbt" / "target" / "run_results.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.unlink(missing_ok=True)
