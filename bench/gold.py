@@ -5,10 +5,11 @@ silver rows with pyiceberg, then times:
   - baseline: one DuckDB GROUP BY minute over the same silver table (the floor any 1m candle job
     pays to read and aggregate the data);
   - gold full build: `lakehouse gold` (dbt build: all models, data tests and unit tests);
-  - gold incremental: after appending one hour of late trades spread over the day.
+  - gold incremental: after appending the next hour of trades plus 1% late trades for the 3 hours
+    before it (what an hourly run sees).
 Prints seconds, the ratio to the baseline, and peak RSS of the dbt process.
 
-    PYTHONPATH=. .venv/bin/python bench/gold.py [--trades 5000000] [--products 4]
+    PYTHONPATH=. .venv/bin/python bench/gold.py [--trades 5000000] [--products 4] [--hourly-trades N]
 """
 
 from __future__ import annotations
@@ -34,17 +35,27 @@ from tests.fixtures.services import launch_seaweedfs, settings_for
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 BASE_PRICES = (65000.0, 3500.0, 150.0, 0.12)
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
+DAY_S = 86_400
 CHUNK = 500_000
 
 
 def silver_chunk(
-    rng: np.random.Generator, first_id: int, n: int, products: int, ingest_offset_s: float
+    rng: np.random.Generator,
+    first_id: int,
+    n: int,
+    products: int,
+    span: tuple[float, float],
+    ingest_at: float | None,
 ) -> pa.Table:
-    """n silver rows spread over DAY, prices as decimal(38,18) (8 fractional digits)."""
+    """n silver rows with event times in DAY + span (seconds), prices as decimal(38,18) (8 decimals),
+    ingested 20 ms - 3 s after the event, or all at DAY + ``ingest_at`` (late arrivals)."""
     product = rng.integers(0, products, n)
-    seconds = np.sort(rng.uniform(0, 86_400, n))
+    seconds = np.sort(rng.uniform(*span, n))
     event_us = (DAY.timestamp() + seconds) * 1e6
-    ingest_us = event_us + rng.integers(20_000, 3_000_000, n) + ingest_offset_s * 1e6
+    if ingest_at is None:
+        ingest_us = event_us + rng.integers(20_000, 3_000_000, n)
+    else:
+        ingest_us = np.full(n, (DAY.timestamp() + ingest_at) * 1e6)
     base = np.asarray(BASE_PRICES)[product]
     price = np.round(base * (1 + rng.normal(0, 0.01, n)), 8)
     size = np.round(rng.uniform(0.00000001, 2.0, n), 8)
@@ -90,9 +101,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=5_000_000)
     parser.add_argument("--products", type=int, default=4, choices=range(1, len(PRODUCTS) + 1))
-    parser.add_argument("--late-trades", type=int, default=None, help="default: trades / 24 (one hour)")
+    parser.add_argument(
+        "--hourly-trades", type=int, default=None, help="incremental step; default trades / 24"
+    )
     args = parser.parse_args()
-    late = args.late_trades if args.late_trades is not None else args.trades // 24
+    hourly = args.hourly_trades if args.hourly_trades is not None else args.trades // 24
     rng = np.random.default_rng(42)
     with tempfile.TemporaryDirectory(prefix="bench-gold-") as tmp:
         seaweedfs = launch_seaweedfs(Path(tmp) / "seaweedfs")
@@ -103,7 +116,9 @@ def main() -> None:
             table = catalog.load_table(SILVER_TRADES.identifier)
             started = time.monotonic()
             for first in range(0, args.trades, CHUNK):
-                table.append(silver_chunk(rng, first, min(CHUNK, args.trades - first), args.products, 0))
+                table.append(
+                    silver_chunk(rng, first, min(CHUNK, args.trades - first), args.products, (0, DAY_S), None)
+                )
             load_s = time.monotonic() - started
             print(
                 f"loaded {args.trades:,} silver trades ({args.products} products, one day) in {load_s:.1f}s"
@@ -123,14 +138,22 @@ def main() -> None:
                 f" = {full.seconds / baseline_s:.1f}x baseline"
             )
             print("  slowest nodes:", slowest(full.run_results))
-            if late:
-                table.append(silver_chunk(rng, args.trades, late, args.products, 86_400))
+            if hourly:
+                # the next hour's trades, plus 1% late ones for the 3 hours before, ingested an hour later
+                nxt = (DAY_S, DAY_S + 3600)
+                table.append(silver_chunk(rng, args.trades, hourly, args.products, nxt, None))
+                late = max(1, hourly // 100)
+                before = (DAY_S - 3 * 3600, DAY_S)
+                table.append(
+                    silver_chunk(rng, args.trades + hourly, late, args.products, before, DAY_S + 3600)
+                )
                 inc = run_gold(settings)
                 assert inc.success, inc.summary()
                 print(
-                    f"gold incremental after {late:,} late trades: {inc.seconds:.1f}s"
+                    f"gold incremental, next hour ({hourly:,} trades + {late:,} late): {inc.seconds:.1f}s"
                     f" = {inc.seconds / baseline_s:.1f}x baseline"
                 )
+                print("  slowest nodes:", slowest(inc.run_results))
             peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"peak RSS of a dbt build process: {peak_mib:,.0f} MiB")
         finally:
