@@ -137,11 +137,10 @@ def run_gold(
 
     Makes sure the source tables exist first (an empty lakehouse builds empty gold tables).
     """
-    if settings.engine.query == "duckdb":
-        from infrastructure.bootstrap import ensure_tables
-        from infrastructure.catalog import load_catalog
+    from infrastructure.bootstrap import ensure_tables
+    from infrastructure.catalog import load_catalog
 
-        ensure_tables(load_catalog(settings))
+    ensure_tables(load_catalog(settings))  # the same catalog seam serves both stacks
     args = dbt_command(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
     env = _dbt_env(settings)
     results_file = settings.data_dir.resolve() / "dbt" / "target" / "run_results.json"
