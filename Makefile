@@ -103,8 +103,17 @@ bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluen
 START ?=
 END ?=
 ENGINE ?=
+GOLD_ARGS ?=
 
 .PHONY: silver
 silver: setup ## Refine bronze ingested in [START, END) into silver (ISO times, UTC): make silver START=2026-01-01T10:00 END=2026-01-01T11:00 [ENGINE=duckdb|spark]
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make silver START=<ISO time> END=<ISO time> [ENGINE=duckdb|spark]" >&2; exit 2; }
 	$(LAKEHOUSE) silver --start '$(START)' --end '$(END)' $(if $(ENGINE),--engine $(ENGINE))
+
+.PHONY: dbt-run
+dbt-run: setup ## Build gold: dbt models + tests for the current stack (GOLD_ARGS=--full-refresh etc.)
+	$(LAKEHOUSE) gold $(GOLD_ARGS)
+
+.PHONY: quality
+quality: setup ## Run the Great Expectations suites for a window: make quality START=... END=...
+	$(LAKEHOUSE) quality --start "$(START)" --end "$(END)"

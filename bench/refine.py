@@ -40,7 +40,7 @@ from processing.silver.duckdb_runner import run_duckdb
 from processing.silver.run import SilverTables
 from processing.silver.sql import KEY, Window
 from tests.fixtures.lakehouse import create_tables
-from tests.fixtures.services import new_seaweedfs, settings_for
+from tests.fixtures.services import launch_seaweedfs, settings_for
 
 BRONZE_ARROW = BRONZE_TRADES.schema.as_arrow()
 PRODUCTS = {"BTC-USD": 97_000, "ETH-USD": 3_000, "SOL-USD": 200, "DOGE-USD": 0.35}
@@ -215,8 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-refine-") as tmp:
-        store = new_seaweedfs(Path(tmp))
-        store.start()
+        store = launch_seaweedfs(Path(tmp))
         try:
             settings = settings_for(seaweedfs=store, data_dir=Path(tmp))
             tables = create_tables(load_catalog(settings), "bench")

@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "record": "ingestion.cli:record",
     "backfill": "ingestion.cli:backfill",
     "silver": "processing.silver.cli:silver",
+    "gold": "processing.gold:gold_command",
+    "quality": "quality.checks:quality_command",
 }
 
 

@@ -41,6 +41,18 @@ def connect(
         database,
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
+    configure(con, settings)
+    con.execute(
+        f"""ATTACH '{settings.catalog.warehouse}' AS {CATALOG_ALIAS}
+            (TYPE iceberg, SECRET lake_catalog, ENDPOINT '{settings.catalog.uri}',
+             READ_ONLY {str(read_only).lower()})"""
+    )
+    return con
+
+
+def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Load the extensions, use UTC, and create the ``lake_s3`` and ``lake_catalog`` secrets
+    (also used by dbt's DuckDB target, whose profile attaches the catalog itself)."""
     for name in EXTENSIONS:
         con.execute(f"LOAD '{extension_path(name)}'")
     con.execute("SET TimeZone = 'UTC'")
@@ -56,9 +68,3 @@ def connect(
         "CREATE OR REPLACE SECRET lake_catalog (TYPE iceberg, CLIENT_ID ?, CLIENT_SECRET ?, OAUTH2_SERVER_URI ?)",
         [client_id, client_secret, f"{settings.catalog.uri.rstrip('/')}/v1/oauth/tokens"],
     )
-    con.execute(
-        f"""ATTACH '{settings.catalog.warehouse}' AS {CATALOG_ALIAS}
-            (TYPE iceberg, SECRET lake_catalog, ENDPOINT '{settings.catalog.uri}',
-             READ_ONLY {str(read_only).lower()})"""
-    )
-    return con

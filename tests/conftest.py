@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.compose",
     "tests.fixtures.coinbase",
     "tests.fixtures.lakehouse",
+    "tests.fixtures.gold",
 ]
 
 TIERS = ("unit", "integration", "e2e")

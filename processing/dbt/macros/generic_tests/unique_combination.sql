@@ -1,0 +1,8 @@
+{# Fails with every combination of `columns` that occurs more than once (a composite key test;
+   dbt_utils' version cannot be installed offline). #}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

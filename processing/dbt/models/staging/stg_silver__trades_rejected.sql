@@ -1,0 +1,10 @@
+-- silver.trades_rejected, 1:1
+select
+    exchange,
+    product_id,
+    trade_id,
+    event_time,
+    ingest_time,
+    source,
+    reason
+from {{ source('silver', 'trades_rejected') }}

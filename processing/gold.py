@@ -1,0 +1,182 @@
+"""Gold: run the dbt project (``processing/dbt``) for the current stack and summarize the outcome.
+
+The target follows ``settings.engine.query``: ``duckdb`` (embedded; gold is written as Iceberg
+tables through DuckDB's catalog attachment) or ``trino`` (compose). dbt runs as a child process:
+its profile reads endpoints and credentials from ``LAKEHOUSE_*`` variables, which are built here
+from the Settings object (never from this process's environment), and its logs and artifacts go
+under ``<data_dir>/dbt`` rather than into the source tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from infrastructure.services import venv_bin
+from infrastructure.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
+# statuses dbt writes to run_results.json that mean something is wrong
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+@dataclass(frozen=True)
+class GoldResult:
+    target: str
+    success: bool
+    seconds: float
+    statuses: dict[str, int]  # dbt status -> number of nodes (models, tests, unit tests)
+    failures: list[str] = field(default_factory=list)  # "node: message" for each failed node
+    run_results: Path | None = None
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.statuses.items()))
+        head = f"dbt build --target {self.target}: {'OK' if self.success else 'FAILED'} in {self.seconds:.1f}s ({counts})"
+        return "\n".join([head, *(f"  - {f}" for f in self.failures)])
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The ``LAKEHOUSE_*`` variables ``profiles.yml`` reads, from the settings object."""
+    key, secret = settings.s3.credentials()
+    values = {
+        "S3__ENDPOINT": settings.s3.endpoint,
+        "S3__REGION": settings.s3.region,
+        "S3__ACCESS_KEY": key,
+        "S3__SECRET_KEY": secret,
+        "CATALOG__URI": settings.catalog.uri,
+        "CATALOG__WAREHOUSE": settings.catalog.warehouse,
+        "CATALOG__CREDENTIAL": settings.catalog_credential(),
+        "TRINO__HOST": settings.trino.host,
+        "TRINO__PORT": str(settings.trino.port),
+        "TRINO__USER": settings.trino.user,
+        "TRINO__CATALOG": settings.trino.catalog,
+    }
+    return {f"{ENV_PREFIX}{name}": value for name, value in values.items()}
+
+
+def dbt_command(
+    settings: Settings,
+    command: str = "build",
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    lookback_hours: int | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The dbt command line for this stack (pure: no I/O)."""
+    work = settings.data_dir.resolve() / "dbt"  # dbt resolves relative paths from the project
+    args = [
+        venv_bin("dbt"),
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        settings.engine.query,
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    if lookback_hours is not None:
+        args += ["--vars", json.dumps({"late_data_lookback_hours": lookback_hours})]
+    return args + list(extra)
+
+
+def summarize(run_results: dict) -> tuple[dict[str, int], list[str]]:
+    """Status counts and readable failures from dbt's ``run_results.json``."""
+    statuses = Counter(r["status"] for r in run_results.get("results", []))
+    failures = [
+        f"{r['unique_id']}: {(r.get('message') or r['status']).strip()}"
+        for r in run_results.get("results", [])
+        if r["status"] in FAILED_STATUSES
+    ]
+    return dict(statuses), failures
+
+
+def _dbt_env(settings: Settings) -> dict[str, str]:
+    return {
+        "PATH": str(Path(venv_bin("dbt")).parent),
+        "HOME": str(settings.data_dir.resolve()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        **dbt_environment(settings),
+    }
+
+
+def compile_offline(settings: Settings) -> subprocess.CompletedProcess:
+    """``dbt compile`` for ``settings.engine.query`` without touching the warehouse (no cache, no
+    introspection): how CI proves the Trino target compiles with no Trino server."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = dbt_command(settings, "compile", extra=("--no-populate-cache", "--no-introspect"))
+    return subprocess.run(args, env=_dbt_env(settings), capture_output=True, text=True, check=False)
+
+
+def run_gold(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    lookback_hours: int | None = None,
+) -> GoldResult:
+    """``dbt build`` (models, data tests and unit tests) for the current stack.
+
+    Makes sure the source tables exist first (an empty lakehouse builds empty gold tables).
+    """
+    from infrastructure.bootstrap import ensure_tables
+    from infrastructure.catalog import load_catalog
+
+    ensure_tables(load_catalog(settings))  # the same catalog seam serves both stacks
+    args = dbt_command(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
+    env = _dbt_env(settings)
+    results_file = settings.data_dir.resolve() / "dbt" / "target" / "run_results.json"
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    if not results_file.is_file():  # dbt stopped before running anything (bad profile, parse error)
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        return GoldResult(
+            settings.engine.query, False, seconds, {}, [f"dbt exited {proc.returncode}: {tail}"]
+        )
+    statuses, failures = summarize(json.loads(results_file.read_text()))
+    success = proc.returncode == 0 and not failures
+    if not success and not failures:
+        failures = [f"dbt exited {proc.returncode}: " + (proc.stdout + proc.stderr).strip()[-2000:]]
+    result = GoldResult(settings.engine.query, success, seconds, statuses, failures, results_file)
+    log.info("%s", result.summary())
+    return result
+
+
+@click.command("gold")
+@click.option("--full-refresh", is_flag=True, help="Rebuild the incremental models from all of silver.")
+@click.option("--select", default=None, help="dbt node selection, e.g. 'ohlcv_1m+'.")
+@click.option(
+    "--lookback-hours",
+    type=int,
+    default=None,
+    help="Late-data lookback of the 1m models (default: the project's var, 3).",
+)
+def gold_command(full_refresh: bool, select: str | None, lookback_hours: int | None) -> None:
+    """Build gold (dbt models + tests) for the current stack (settings: engine.query)."""
+    from infrastructure.settings import get_settings
+
+    result = run_gold(get_settings(), full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
+    click.echo(result.summary())
+    if not result.success:
+        raise SystemExit(1)

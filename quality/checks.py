@@ -1,0 +1,219 @@
+"""Run the quality suites for a window as Great Expectations checkpoints; keep and export the results.
+
+Data is read through DuckDB (the lakehouse catalog) into pandas, and validated by GE's pandas
+datasource: GE's SQL datasource cannot hold a DuckDB connection between metric queries. Each run
+writes one JSON file under ``<data_dir>/quality/`` and pushes per-suite metrics to the
+Pushgateway (``settings.metrics.pushgateway_url``); an unreachable gateway only logs a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from infrastructure.settings import Settings
+from quality.datasets import DATASETS, Dataset
+
+log = logging.getLogger(__name__)
+
+METRICS_JOB = "lakehouse_quality"
+DEFAULT_MAX_SILVER_LAG_S = 3600  # a window whose silver run has not caught up with bronze in an hour
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str
+    success: bool
+    rows: int
+    evaluated: int
+    failed: int
+    failures: list[str] = field(default_factory=list)  # "expectation(kwargs): observed"
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    start: datetime
+    end: datetime
+    suites: list[SuiteResult]
+    results_file: Path
+    metrics_pushed: bool
+
+    @property
+    def success(self) -> bool:
+        return all(s.success for s in self.suites)
+
+    def summary(self) -> str:
+        lines = [
+            f"quality {self.start.isoformat()} .. {self.end.isoformat()}: {'OK' if self.success else 'FAILED'}"
+        ]
+        for s in self.suites:
+            status = "ok" if s.success else "FAILED"
+            lines.append(
+                f"  {s.suite}: {status} ({s.evaluated - s.failed}/{s.evaluated} expectations, {s.rows} rows)"
+            )
+            lines += [f"    - {f}" for f in s.failures]
+        lines.append(f"  results: {self.results_file}")
+        return "\n".join(lines)
+
+
+def _describe_failure(result: dict) -> str:
+    config = result["expectation_config"]
+    kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
+    observed = result.get("result", {})
+    detail = observed.get(
+        "observed_value", observed.get("partial_unexpected_list", observed.get("unexpected_count"))
+    )
+    if result.get("exception_info", {}).get("raised_exception"):
+        detail = result["exception_info"]["exception_message"]
+    return f"{config['type']}({', '.join(f'{k}={v}' for k, v in kwargs.items())}): observed {detail}"
+
+
+def suite_result(name: str, rows: int, validation: dict) -> SuiteResult:
+    """A readable digest of one GE validation result (its JSON dict)."""
+    results = validation["results"]
+    failed = [r for r in results if not r["success"]]
+    return SuiteResult(
+        suite=name,
+        success=bool(validation["success"]),
+        rows=rows,
+        evaluated=len(results),
+        failed=len(failed),
+        failures=[_describe_failure(r) for r in failed],
+    )
+
+
+def suites_for(settings: Settings, max_silver_lag_s: int) -> dict[str, object]:
+    from quality.suites import candle_suite, reconciliation_suite, silver_suite
+
+    return {
+        "silver_trades": silver_suite(settings.products),
+        "gold_ohlcv_1m": candle_suite("gold_ohlcv_1m"),
+        "gold_ohlcv_1h": candle_suite("gold_ohlcv_1h"),
+        "reconciliation": reconciliation_suite(max_silver_lag_s),
+    }
+
+
+def read_window(settings: Settings, datasets: tuple[Dataset, ...], start: datetime, end: datetime) -> dict:
+    """Each dataset of the window as a pandas DataFrame, read through DuckDB."""
+    from processing.duckdb_engine import connect
+
+    con = connect(settings)
+    try:
+        return {d.name: con.execute(d.sql, [start, end]).df() for d in datasets}
+    finally:
+        con.close()
+
+
+def validate(frames: dict, suites: dict) -> tuple[list[SuiteResult], dict]:
+    """Run one GE checkpoint per dataset (pandas datasource, ephemeral context)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # batch jobs log, not animate
+    source = context.data_sources.add_pandas("lakehouse")
+    digests, raw = [], {}
+    for name, frame in frames.items():
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = context.suites.add(suites[name])
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(name=f"{name}_window", validation_definitions=[definition])
+        )
+        run = checkpoint.run(batch_parameters={"dataframe": frame})
+        validation = next(iter(run.run_results.values())).to_json_dict()
+        raw[name] = validation
+        digests.append(suite_result(name, len(frame), validation))
+    return digests, raw
+
+
+def push_metrics(settings: Settings, suites: list[SuiteResult], end: datetime) -> bool:
+    """Push per-suite gauges; False (and a warning) when no gateway answers."""
+    from prometheus_client import push_to_gateway
+
+    registry = metrics_registry(suites, end)
+    try:
+        push_to_gateway(settings.metrics.pushgateway_url, job=METRICS_JOB, registry=registry, timeout=5)
+    except OSError as exc:  # URLError is an OSError: no gateway yet is not a quality failure
+        log.warning("quality metrics not pushed to %s: %s", settings.metrics.pushgateway_url, exc)
+        return False
+    return True
+
+
+def metrics_registry(suites: list[SuiteResult], end: datetime):
+    """The gauges one quality run exports (labels: suite only; no timestamps or ids as labels)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    success = Gauge(
+        "lakehouse_quality_suite_success", "1 if every expectation passed", ["suite"], registry=registry
+    )
+    evaluated = Gauge(
+        "lakehouse_quality_expectations_evaluated", "expectations evaluated", ["suite"], registry=registry
+    )
+    failed = Gauge(
+        "lakehouse_quality_expectations_failed", "expectations failed", ["suite"], registry=registry
+    )
+    rows = Gauge("lakehouse_quality_rows_validated", "rows validated", ["suite"], registry=registry)
+    for s in suites:
+        success.labels(s.suite).set(1 if s.success else 0)
+        evaluated.labels(s.suite).set(s.evaluated)
+        failed.labels(s.suite).set(s.failed)
+        rows.labels(s.suite).set(s.rows)
+    Gauge(
+        "lakehouse_quality_window_end_timestamp_seconds", "end of the last window checked", registry=registry
+    ).set(end.timestamp())
+    return registry
+
+
+def run_quality(
+    settings: Settings, start: datetime, end: datetime, *, max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S
+) -> QualityResult:
+    """Validate silver and gold for ``[start, end)``; write results JSON and push metrics."""
+    if start.tzinfo is None or end.tzinfo is None or start >= end:
+        raise ValueError(f"the window needs timezone-aware start < end, got {start} .. {end}")
+    frames = read_window(settings, DATASETS, start, end)
+    digests, raw = validate(frames, suites_for(settings, max_silver_lag_s))
+    out_dir = settings.data_dir / "quality"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = f"{start.astimezone(UTC):%Y%m%dT%H%M%SZ}_{end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    results_file = out_dir / f"{stamp}.json"
+    document = {
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "checked_at": datetime.now(UTC).isoformat(),
+        "success": all(d.success for d in digests),
+        "suites": [asdict(d) for d in digests],
+        "validations": raw,
+    }
+    results_file.write_text(json.dumps(document, indent=2, default=str))
+    pushed = push_metrics(settings, digests, end)
+    return QualityResult(start, end, digests, results_file, pushed)
+
+
+def parse_time(value: str) -> datetime:
+    """ISO 8601; a time without a zone is UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command("quality")
+@click.option("--start", required=True, help="window start (ISO 8601, UTC unless a zone is given)")
+@click.option("--end", required=True, help="window end, exclusive")
+@click.option(
+    "--max-silver-lag", type=int, default=DEFAULT_MAX_SILVER_LAG_S, show_default=True, help="seconds"
+)
+def quality_command(start: str, end: str, max_silver_lag: int) -> None:
+    """Check silver and gold for a window with Great Expectations; exit 1 if a suite fails."""
+    from infrastructure.settings import get_settings
+
+    result = run_quality(get_settings(), parse_time(start), parse_time(end), max_silver_lag_s=max_silver_lag)
+    click.echo(result.summary())
+    if not result.success:
+        raise SystemExit(1)
