@@ -14,6 +14,14 @@ import click
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "settings": "infrastructure.cli:show_settings",
+    "up": "infrastructure.stack_cli:up_command",
+    "down": "infrastructure.stack_cli:down_command",
+    "status": "infrastructure.stack_cli:status_command",
+    "init": "infrastructure.stack_cli:init_command",
+    "demo": "infrastructure.demo:demo_command",
+    "bronze": "processing.bronze.cli:bronze_command",
+    "query": "processing.query:query_command",
+    "snapshots": "processing.query:snapshots_command",
 }
 
 
