@@ -28,16 +28,27 @@ def time_travel_view(table: str, snapshot_id: int | None, as_of: datetime | None
     ]
 
 
+def parse_as_of(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--as-of") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 @click.command("query")
 @click.argument("sql")
 @click.option("--table", default=None, help="Table the time travel applies to, e.g. bronze.trades.")
 @click.option("--as-of-snapshot", type=int, default=None, help="Read --table as of this snapshot id.")
 @click.option(
-    "--as-of", "as_of", type=click.DateTime(), default=None, help="Read --table as of this UTC time."
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Read --table as of this ISO 8601 time (UTC unless it has an offset), e.g. 2026-11-22T10:00:00.",
 )
 @click.option("--max-rows", type=int, default=40, show_default=True)
 def query_command(
-    sql: str, table: str | None, as_of_snapshot: int | None, as_of: datetime | None, max_rows: int
+    sql: str, table: str | None, as_of_snapshot: int | None, as_of: str | None, max_rows: int
 ) -> None:
     """Run SQL against the lakehouse with DuckDB and print the result as a table."""
     from infrastructure.settings import load_settings
@@ -49,7 +60,7 @@ def query_command(
         raise click.UsageError("give either --as-of-snapshot or --as-of, not both")
     con = connect(load_settings())
     if table is not None and (as_of_snapshot is not None or as_of is not None):
-        when = as_of.replace(tzinfo=UTC) if as_of is not None and as_of.tzinfo is None else as_of
+        when = parse_as_of(as_of) if as_of is not None else None
         for statement in time_travel_view(table, as_of_snapshot, when):
             con.execute(statement)
     relation = con.sql(sql)
