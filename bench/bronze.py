@@ -37,7 +37,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Message, decode_offsets
-from processing.bronze.writer import BronzeWriter, table_offsets
+from processing.bronze.writer import RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
 from tests.fixtures.bronze import produce, settings_env, synthetic_trade
 
 APPEND_ROWS = 50_000
@@ -73,6 +73,7 @@ def raw_consume(settings: Settings, n: int) -> float:
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": "bench-raw-consume",
+            "receive.message.max.bytes": RECEIVE_MAX_BYTES,  # as the writer (see there)
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }

@@ -44,6 +44,7 @@ STAGE = "bronze"
 MAX_COMMIT_ATTEMPTS = 20
 CONSUME_BATCH = 5_000
 NO_RETRY = ("commit.retry.num-retries", "0")
+RECEIVE_MAX_BYTES = 1_000_000_000
 
 
 def table_offsets(table: Table) -> Offsets:
@@ -103,6 +104,9 @@ class BronzeWriter:
                 # a crashed writer's partitions move to a live one after this long, not the 45 s default
                 "session.timeout.ms": 6_000,
                 "heartbeat.interval.ms": 1_000,
+                # noida-db answers a fetch with the whole backlog of each partition, ignoring
+                # fetch.max.bytes; librdkafka's 100 MB default then refuses it and the consumer stalls
+                "receive.message.max.bytes": RECEIVE_MAX_BYTES,
             }
         )
         self.dlq = Producer(
