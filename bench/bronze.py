@@ -44,24 +44,31 @@ APPEND_ROWS = 50_000
 
 
 class RssSampler(threading.Thread):
-    """Peak of the summed RSS of the given processes (and their children), sampled every 0.25 s."""
+    """Peak of the summed RSS of the given processes (and their children), and each one's own peak,
+    sampled every 0.25 s."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.pids: set[int] = set()
+        self.pids: dict[int, str] = {}
         self.peak = 0
+        self.peaks: dict[str, int] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.25):
             total = 0
-            for pid in list(self.pids):
+            for pid, name in list(self.pids.items()):
                 try:
                     proc = psutil.Process(pid)
-                    total += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(True))
+                    rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(True))
                 except psutil.Error:
                     continue
+                total += rss
+                self.peaks[name] = max(self.peaks.get(name, 0), rss)
             self.peak = max(self.peak, total)
+
+    def report(self) -> str:
+        return ", ".join(f"{name} {rss / 2**20:,.0f}" for name, rss in sorted(self.peaks.items()))
 
 
 def rate(rows: int, seconds: float) -> float:
@@ -122,7 +129,7 @@ def bronze_throughput(settings: Settings, n: int) -> tuple[float, int, int]:
     thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
     thread.start()
     while sum(table_offsets(table.refresh()).values()) < n:
-        time.sleep(0.25)
+        time.sleep(1.0)  # the writer shares this interpreter: poll gently
     elapsed = time.perf_counter() - started
     stop.set()
     thread.join(60)
@@ -140,7 +147,7 @@ def steady_freshness(settings: Settings, workdir: Path, per_s: int, seconds: flo
     writer = subprocess.Popen(
         [services.venv_bin("lakehouse"), "bronze"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    sampler.pids.add(writer.pid)
+    sampler.pids[writer.pid] = "writer"
     table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
     start_offsets = table_offsets(table.refresh())
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 5})
@@ -161,7 +168,7 @@ def steady_freshness(settings: Settings, workdir: Path, per_s: int, seconds: flo
         time.sleep(0.5)
     writer.terminate()
     writer.wait(60)
-    sampler.pids.discard(writer.pid)
+    sampler.pids.pop(writer.pid, None)
 
     snapshots = [
         (s.timestamp_ms / 1000, decode_offsets(s.summary.additional_properties[OFFSETS_PROPERTY]))
@@ -203,7 +210,7 @@ def main() -> None:
     sampler = RssSampler()
     settings, _ = supervisor.up(settings)
     try:
-        sampler.pids.update(s.pid for s in supervisor.status(settings) if s.pid)
+        sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
         sampler.start()
         ensure_topics(settings.kafka)
         ensure_tables(load_catalog(settings))
@@ -225,7 +232,8 @@ def main() -> None:
         )
         print(f"peak RSS of the services so far  {sampler.peak / 2**20:>10,.0f} MiB (writer ran in-process)")
 
-        sampler.peak = 0
+        print(f"  per service peak MiB: {sampler.report()}")
+        sampler.peak, sampler.peaks = 0, {}
         sent, seen, p50, p95 = steady_freshness(
             settings, workdir, args.steady_rate, args.steady_seconds, sampler
         )
@@ -234,6 +242,7 @@ def main() -> None:
             f"freshness p50 {p50:.2f} s, p95 {p95:.2f} s (flush_seconds {settings.bronze.flush_seconds})"
         )
         print(f"peak RSS of the embedded stack (services + writer) {sampler.peak / 2**20:,.0f} MiB")
+        print(f"  per process peak MiB: {sampler.report()}")
     finally:
         sampler.stop.set()
         supervisor.down(settings)

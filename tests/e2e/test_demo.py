@@ -46,6 +46,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert settings.s3.endpoint in out and settings.catalog.uri in out
         assert str(tmp_path / "lake" / "credentials.env") in out
         assert "rows in bronze" in out and "bronze: stopped" in out
+        assert re.search(r"bronze freshness \d", out), out  # scraped from the writer's metrics endpoint
         final = re.search(r"bronze now holds ([\d,]+) rows", out)
         assert final is not None, out
         assert int(final.group(1).replace(",", "")) >= TRADES
