@@ -33,6 +33,8 @@ def bronze_command(
     crash_after_commits: int | None,
 ) -> None:
     """Consume the trades topic into bronze.trades, exactly once (offsets live in the table)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
     from infrastructure.settings import load_settings
     from processing.bronze.writer import run_writer
 
@@ -49,11 +51,14 @@ def bronze_command(
         settings = settings.model_copy(
             update={"bronze": settings.bronze.model_copy(update={"instance_id": instance_id})}
         )
-    writer = run_writer(
-        settings,
-        stop=stop,
-        crash_after_commits=crash_after_commits,
-        idle_exit_s=idle_exit,
-        serve_metrics=not no_metrics,
-    )
+    try:
+        writer = run_writer(
+            settings,
+            stop=stop,
+            crash_after_commits=crash_after_commits,
+            idle_exit_s=idle_exit,
+            serve_metrics=not no_metrics,
+        )
+    except (NoSuchTableError, NoSuchNamespaceError):
+        raise click.ClickException("bronze.trades does not exist yet: run `lakehouse init` first") from None
     click.echo(f"bronze writer stopped after {writer.commits} commits")
