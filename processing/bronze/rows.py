@@ -22,6 +22,9 @@ from ingestion.events import InvalidTrade, Trade, format_decimal
 OFFSETS_PROPERTY = "lakehouse.kafka.next-offsets"
 ARROW_SCHEMA: pa.Schema = BRONZE_TRADES.schema.as_arrow()
 COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
+SORT_KEYS = [
+    (BRONZE_TRADES.schema.find_column_name(f.source_id), "ascending") for f in BRONZE_TRADES.sort_order.fields
+]
 
 TopicPartition = tuple[str, int]
 Offsets = dict[TopicPartition, int]  # (topic, partition) -> next offset to read
@@ -126,11 +129,13 @@ class Batch:
         )
 
     def to_arrow(self) -> pa.Table:
+        """The rows in the table's declared sort order (pyiceberg appends data as given)."""
         columns = list(zip(*self.rows, strict=True)) if self.rows else [[] for _ in COLUMNS]
-        return pa.Table.from_arrays(
+        table = pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)],
             schema=ARROW_SCHEMA,
         )
+        return table.sort_by(SORT_KEYS)
 
     def newest_event_time(self) -> datetime | None:
         i = COLUMNS.index("event_time")

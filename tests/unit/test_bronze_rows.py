@@ -120,3 +120,13 @@ def test_arrow_table_types_match_timestamptz() -> None:
     batch = Batch()
     batch.add(message(0, trade(1).to_wire()), NOW, now=0.0)
     assert batch.to_arrow().schema.field("event_time").type == pa.timestamp("us", tz="UTC")
+
+
+def test_arrow_batches_follow_the_table_sort_order() -> None:
+    batch = Batch()
+    for offset, (trade_id, product) in enumerate(
+        [(3, "ETH-USD"), (1, "BTC-USD"), (2, "ETH-USD"), (0, "BTC-USD")]
+    ):
+        batch.add(message(offset, trade(trade_id, product).to_wire()), NOW, now=0.0)
+    rows = batch.to_arrow().to_pylist()
+    assert [r["product_id"] for r in rows] == ["BTC-USD", "BTC-USD", "ETH-USD", "ETH-USD"]
