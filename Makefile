@@ -7,6 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LAKEHOUSE := $(VENV)/bin/lakehouse
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
 
 ##@ Embedded stack (no Docker)
@@ -24,6 +26,26 @@ $(STAMP): pyproject.toml infrastructure/scripts/install-system-packages.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+.PHONY: embedded-up
+embedded-up: setup ## Start the embedded stack (Kafka broker, SeaweedFS S3 + Iceberg catalog, Prometheus); idempotent
+	$(LAKEHOUSE) up
+
+.PHONY: embedded-down
+embedded-down: ## Stop the embedded stack's services (data is kept)
+	$(LAKEHOUSE) down
+
+.PHONY: embedded-status
+embedded-status: ## Show each embedded service (healthy / down) and its URL
+	$(LAKEHOUSE) status
+
+.PHONY: demo
+demo: setup ## Stack up, bootstrap, ingestion + bronze writer with a live summary until Ctrl-C (DEMO_ARGS="--duration 60")
+	$(LAKEHOUSE) demo $(DEMO_ARGS)
+
+.PHONY: bench-bronze
+bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw append baselines (own stack)
+	$(PY) bench/bronze.py $(BENCH_ARGS)
 
 ##@ Cluster stack (docker compose)
 
@@ -80,7 +102,8 @@ lint: setup ## Ruff lint and format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: clean
-clean: ## Remove local data (.lakehouse/) and caches; keeps .venv; also the compose stack's volumes if Docker runs
+clean: ## Stop the embedded stack, remove its data (.lakehouse/) and caches, and the compose stack's volumes if Docker runs; keeps .venv
+	if [ -x $(LAKEHOUSE) ] && [ -d .lakehouse/run ]; then $(LAKEHOUSE) down; fi
 	rm -rf .lakehouse .pytest_cache .ruff_cache
 	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

@@ -20,6 +20,14 @@ COMMANDS: dict[str, str] = {
     "silver": "processing.silver.cli:silver",
     "gold": "processing.gold:gold_command",
     "quality": "quality.checks:quality_command",
+    "up": "infrastructure.stack_cli:up_command",
+    "down": "infrastructure.stack_cli:down_command",
+    "status": "infrastructure.stack_cli:status_command",
+    "init": "infrastructure.stack_cli:init_command",
+    "demo": "infrastructure.demo:demo_command",
+    "bronze": "processing.bronze.cli:bronze_command",
+    "query": "processing.query:query_command",
+    "snapshots": "processing.query:snapshots_command",
 }
 
 

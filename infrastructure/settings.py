@@ -96,6 +96,9 @@ class EngineSettings(_Section):
 
 class BronzeSettings(_Section):
     consumer_group: str = "lakehouse-bronze"
+    # static group membership: a restarted writer takes its partitions back at once instead of
+    # waiting for the crashed member to time out; give each concurrent writer its own id
+    instance_id: str = "bronze-1"
     flush_rows: int = Field(50_000, ge=1)
     flush_seconds: float = Field(5.0, gt=0)
 

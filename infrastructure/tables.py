@@ -66,7 +66,12 @@ BRONZE_TRADES = TableDef(
         SortField(source_id=2, transform=IdentityTransform()),
         SortField(source_id=7, transform=IdentityTransform()),
     ),
-    properties={"write.parquet.compression-codec": "zstd"},
+    properties={
+        "write.parquet.compression-codec": "zstd",
+        # the bronze writer handles a commit conflict itself (re-read offsets, drop covered rows);
+        # pyiceberg's own retry would re-apply a stale batch on top of another writer's append
+        "commit.retry.num-retries": "0",
+    },
     doc="Raw trades as received from Kafka; append-only.",
 )
 

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.coinbase",
     "tests.fixtures.lakehouse",
     "tests.fixtures.gold",
+    "tests.fixtures.bronze",
 ]
 
 TIERS = ("unit", "integration", "e2e")

@@ -1,0 +1,198 @@
+"""``lakehouse demo`` (``make demo``): the whole embedded pipeline on this machine, with a live summary.
+
+Brings the stack up, bootstraps topics and tables, runs ingestion (``lakehouse ingest --source
+auto``: live Coinbase, else the synthetic source) and the bronze writer as child processes, prints
+where to look, then a summary line every few seconds until Ctrl-C (or ``--duration``), and stops
+its children. The stack itself keeps running (``lakehouse down`` stops it).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from infrastructure.services import ServiceSpec, venv_bin
+from infrastructure.settings import Settings
+
+SUMMARY_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Child:
+    name: str
+    spec: ServiceSpec
+
+
+def children(settings: Settings, source: str, with_ingest: bool) -> list[Child]:
+    """The demo's worker processes, logged under ``<data_dir>/logs/`` like the services."""
+    logs = settings.data_dir / "logs"
+    commands = {"bronze": ("bronze",)}
+    if with_ingest:
+        commands = {"ingest": ("ingest", "--source", source), **commands}
+    return [
+        Child(
+            name,
+            ServiceSpec(
+                name=name,
+                argv=(venv_bin("lakehouse"), *args),
+                log_file=logs / f"{name}.log",
+                cwd=Path.cwd(),
+                host=settings.stack.host,
+                ready_ports=(),
+            ),
+        )
+        for name, args in commands.items()
+    ]
+
+
+def where_to_look(settings: Settings, credentials_file: Path) -> str:
+    m, host = settings.metrics, settings.stack.host
+    return "\n".join(
+        (
+            f"  S3 endpoint      {settings.s3.endpoint}  (bucket {settings.s3.warehouse_bucket})",
+            f"  Iceberg catalog  {settings.catalog.uri}  (warehouse {settings.catalog.warehouse})",
+            f"  Kafka            {settings.kafka.bootstrap_servers}  (topic {settings.kafka.trades_topic},"
+            f" DLQ {settings.kafka.dlq_topic})",
+            f"  metrics          http://{m.host}:{m.producer_port}/metrics (ingest)"
+            f"  http://{m.host}:{m.bronze_port}/metrics (bronze)",
+            f"  Prometheus       http://{host}:{settings.stack.prometheus_port}",
+            f"  credentials      {credentials_file}",
+            f"  logs             {settings.data_dir / 'logs'}",
+            '  try              lakehouse query "SELECT product_id, count(*) FROM lake.bronze.trades GROUP BY 1"',
+        )
+    )
+
+
+def scrape_gauge(url: str, name: str) -> float | None:
+    """One sample of a metric from a Prometheus text endpoint (None if unreachable or absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    return None
+
+
+def format_summary(trades_per_s: float, bronze_rows: int, freshness_s: float | None) -> str:
+    fresh = "n/a" if freshness_s is None or freshness_s != freshness_s else f"{freshness_s:.1f} s"
+    return f"trades/s {trades_per_s:8.1f}   rows in bronze {bronze_rows:>10,}   bronze freshness {fresh}"
+
+
+class Probe:
+    """Reads the numbers for the summary line: topic high watermarks and bronze's row count."""
+
+    def __init__(self, settings: Settings) -> None:
+        from confluent_kafka import Consumer
+
+        from infrastructure.catalog import load_catalog
+        from infrastructure.tables import BRONZE_TRADES
+
+        self.settings = settings
+        self.consumer = Consumer(
+            {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "lakehouse-demo-probe"}
+        )
+        self.table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
+
+    def messages_in_topic(self) -> int:
+        from confluent_kafka import TopicPartition
+
+        topic = self.settings.kafka.trades_topic
+        return sum(
+            self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+            for p in range(self.settings.kafka.partitions)
+        )
+
+    def bronze_rows(self) -> int:
+        snapshot = self.table.refresh().current_snapshot()
+        if snapshot is None or snapshot.summary is None:
+            return 0
+        return int(snapshot.summary.additional_properties.get("total-records", 0))
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@click.command("demo")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option(
+    "--source", default="auto", show_default=True, help="Ingestion source: auto | coinbase | synthetic."
+)
+def demo_command(duration: float | None, source: str) -> None:
+    """Run the embedded pipeline (stack, bootstrap, ingestion, bronze writer) with a live summary."""
+    from infrastructure import services, supervisor
+    from infrastructure.bootstrap import ensure_tables, ensure_topics
+    from infrastructure.catalog import load_catalog
+    from infrastructure.cli import COMMANDS
+    from infrastructure.services import ServiceStartError
+    from infrastructure.settings import load_settings
+
+    try:
+        settings, _ = supervisor.up(load_settings(), log=click.echo)
+    except ServiceStartError as exc:
+        raise click.ClickException(str(exc)) from None
+    created = ensure_topics(settings.kafka) + ensure_tables(load_catalog(settings))
+    click.echo(f"bootstrap: created {', '.join(created)}" if created else "bootstrap: nothing to create")
+    with_ingest = "ingest" in COMMANDS
+    if not with_ingest:
+        click.echo(
+            "note: this build has no `lakehouse ingest`; only the bronze writer runs (produce trades yourself)"
+        )
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    procs = []
+    probe = None
+    try:
+        for child in children(settings, source, with_ingest):
+            procs.append((child, services.start(child.spec)))
+            click.echo(f"{child.name}: started (log: {child.spec.log_file})")
+        click.echo(
+            "where to look:\n" + where_to_look(settings, supervisor.StackPaths(settings.data_dir).credentials)
+        )
+        click.echo(
+            "live summary every 5 s; Ctrl-C to stop" if duration is None else f"running for {duration:.0f} s"
+        )
+        probe = Probe(settings)
+        deadline = None if duration is None else time.monotonic() + duration
+        metrics_url = f"http://{settings.metrics.host}:{settings.metrics.bronze_port}/metrics"
+        last_count, last_time = probe.messages_in_topic(), time.monotonic()
+        while not stop.wait(
+            SUMMARY_EVERY_S
+            if deadline is None
+            else max(0.0, min(SUMMARY_EVERY_S, deadline - time.monotonic()))
+        ):
+            for child, proc in procs:
+                if proc.poll() is not None:
+                    raise click.ClickException(
+                        f"{child.name} exited with code {proc.returncode}; see {child.spec.log_file}"
+                    )
+            count, now = probe.messages_in_topic(), time.monotonic()
+            rate = (count - last_count) / max(now - last_time, 1e-9)
+            last_count, last_time = count, now
+            freshness = scrape_gauge(metrics_url, "lakehouse_bronze_freshness_seconds")
+            click.echo(format_summary(rate, probe.bronze_rows(), freshness))
+            if deadline is not None and now >= deadline:
+                break
+    finally:
+        for child, proc in reversed(procs):
+            services.stop(proc.pid, timeout_s=30)
+            proc.wait(timeout=5)
+            click.echo(f"{child.name}: stopped")
+        if probe is not None:
+            click.echo(
+                f"bronze now holds {probe.bronze_rows():,} rows; the stack keeps running (`lakehouse down`)"
+            )
+            probe.close()

@@ -1,0 +1,63 @@
+"""``lakehouse up`` / ``down`` / ``status`` / ``init``: the embedded stack from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from infrastructure.settings import load_settings
+
+
+@click.command("up")
+def up_command() -> None:
+    """Start the embedded stack (Kafka broker, SeaweedFS S3 + Iceberg catalog, Prometheus); idempotent."""
+    from infrastructure import supervisor
+    from infrastructure.services import ServiceStartError
+
+    try:
+        _settings, started = supervisor.up(load_settings(), log=click.echo)
+    except ServiceStartError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("started: " + ", ".join(started) if started else "everything was already running")
+    _print_status()
+
+
+@click.command("down")
+def down_command() -> None:
+    """Stop the services `lakehouse up` started; data stays under the data folder."""
+    from infrastructure import supervisor
+
+    stopped = supervisor.down(load_settings(), log=click.echo)
+    click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+@click.command("status")
+def status_command() -> None:
+    """Show each embedded service as healthy / unhealthy / down, with its URL. Exit 1 if any is not healthy."""
+    if not _print_status():
+        sys.exit(1)
+
+
+def _print_status() -> bool:
+    from infrastructure import supervisor
+
+    states = supervisor.status(load_settings())
+    for s in states:
+        pid = f"pid {s.pid}" if s.pid else ""
+        click.echo(f"{s.name:<12} {s.state:<10} {pid:<11} {s.url}")
+    return all(s.state == "healthy" for s in states)
+
+
+@click.command("init")
+def init_command() -> None:
+    """Create the Kafka topics, namespaces and Iceberg tables that are missing (idempotent)."""
+    from infrastructure.bootstrap import ensure_tables, ensure_topics
+    from infrastructure.catalog import load_catalog
+
+    settings = load_settings()
+    topics = ensure_topics(settings.kafka)
+    tables = ensure_tables(load_catalog(settings))
+    click.echo(f"topics created: {', '.join(topics)}" if topics else "topics: nothing to create")
+    click.echo(f"tables created: {', '.join(tables)}" if tables else "tables: nothing to create")

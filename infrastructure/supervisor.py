@@ -1,0 +1,290 @@
+"""The embedded stack's supervisor behind ``lakehouse up`` / ``down`` / ``status``.
+
+Every service is a ``StackService`` (a ``ServiceSpec`` plus the URL a user points a client at) made
+by one builder function in ``SERVICE_BUILDERS``; a later stage adds services (Airflow's components,
+a Pushgateway) by appending builders, nothing else changes. Layout under ``settings.data_dir``::
+
+    credentials.env        generated S3 key pair (0600), read by load_settings
+    config/                generated service configs (S3 identities, prometheus.yml)
+    run/<service>.pid      pid of each process `up` started (what `down` stops)
+    logs/<service>.log     each service's output
+    <service>/             each service's data (kept by `down`, removed by `make clean`)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from pydantic import SecretStr
+
+from infrastructure import services
+from infrastructure.services import SeaweedPorts, ServiceSpec, ServiceStartError
+from infrastructure.settings import CREDENTIALS_FILE, Settings, read_env_file
+
+PROMETHEUS_TEMPLATE = (
+    Path(__file__).resolve().parents[1] / "monitoring" / "prometheus" / "prometheus.embedded.yml"
+)
+
+
+@dataclass(frozen=True)
+class StackService:
+    spec: ServiceSpec
+    url: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def credentials(self) -> Path:
+        return self.root / CREDENTIALS_FILE
+
+    @property
+    def s3_identities(self) -> Path:
+        return self.config / "s3-identities.json"
+
+    def pid_file(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+
+# ---------------------------------------------------------------- service builders (pure)
+
+
+def kafka_service(settings: Settings, paths: StackPaths) -> StackService:
+    host, port = settings.stack.host, services.url_port(settings.kafka.bootstrap_servers)
+    return StackService(services.broker_spec(paths.root / "kafka", host, port), f"{host}:{port}")
+
+
+def seaweedfs_service(settings: Settings, paths: StackPaths) -> StackService:
+    spec = services.seaweedfs_spec(
+        paths.root / "seaweedfs",
+        settings.stack.host,
+        SeaweedPorts.from_settings(settings),
+        paths.s3_identities,
+        settings.s3.warehouse_bucket,
+        settings.s3.credentials(),
+    )
+    return StackService(spec, f"S3 {settings.s3.endpoint}  catalog {settings.catalog.uri}")
+
+
+def prometheus_service(settings: Settings, paths: StackPaths) -> StackService | None:
+    """Prometheus when its binary is installed (``make setup`` installs the Debian package)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None
+    host, port = settings.stack.host, settings.stack.prometheus_port
+    url = f"http://{host}:{port}"
+    spec = ServiceSpec(
+        name="prometheus",
+        argv=(
+            binary,
+            f"--config.file={paths.config / 'prometheus.yml'}",
+            f"--storage.tsdb.path={paths.root / 'prometheus'}",
+            f"--web.listen-address={host}:{port}",
+        ),
+        log_file=paths.logs / "prometheus.log",
+        cwd=paths.root / "prometheus",
+        host=host,
+        ready_ports=(port,),
+        ready_probe=lambda: services.http_ok(f"{url}/-/ready"),
+    )
+    return StackService(spec, url)
+
+
+# Order matters: services start in this order and stop in reverse.
+SERVICE_BUILDERS: list[Callable[[Settings, StackPaths], StackService | None]] = [
+    kafka_service,
+    seaweedfs_service,
+    prometheus_service,
+]
+
+
+def prometheus_config(settings: Settings, template: str) -> str:
+    """The embedded Prometheus config: the template with this stack's metrics endpoints filled in."""
+    m = settings.metrics
+    return string.Template(template).substitute(
+        producer_target=f"{m.host}:{m.producer_port}", bronze_target=f"{m.host}:{m.bronze_port}"
+    )
+
+
+def stack_services(settings: Settings) -> list[StackService]:
+    paths = StackPaths(settings.data_dir)
+    return [s for build in SERVICE_BUILDERS if (s := build(settings, paths)) is not None]
+
+
+def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a second stack beside a running one (tests, benchmarks): every port free,
+    data under ``data_dir``, nothing read from ``.env`` and no credentials (``up`` generates them)."""
+    seaweed = [services.free_port(grpc_too=True) for _ in range(7)]
+    values: dict = {
+        "data_dir": data_dir,
+        "kafka": {"bootstrap_servers": f"127.0.0.1:{services.free_port()}"},
+        "s3": {"endpoint": f"http://127.0.0.1:{seaweed[0]}"},
+        "catalog": {"uri": f"http://127.0.0.1:{seaweed[1]}"},
+        "stack": {
+            "seaweed_master_port": seaweed[2],
+            "seaweed_volume_port": seaweed[3],
+            "seaweed_filer_port": seaweed[4],
+            "seaweed_admin_port": seaweed[5],
+            "seaweed_lance_port": seaweed[6],
+            "prometheus_port": services.free_port(),
+        },
+        "metrics": {"producer_port": services.free_port(), "bronze_port": services.free_port()},
+    }
+    for key, value in overrides.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) and key in values else value
+    return Settings(_env_file=None, **values)
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def ensure_credentials(settings: Settings) -> Settings:
+    """Settings with an S3 key pair: the configured one, else the generated file's, else a new one
+    written to ``<data_dir>/credentials.env`` (0600)."""
+    if settings.s3.access_key is not None and settings.s3.secret_key is not None:
+        return settings
+    path = StackPaths(settings.data_dir).credentials
+    stored = read_env_file(path)
+    key, secret = stored.get("LAKEHOUSE_S3__ACCESS_KEY"), stored.get("LAKEHOUSE_S3__SECRET_KEY")
+    if not (key and secret):
+        key, secret = f"lakehouse{secrets.token_hex(6)}", secrets.token_urlsafe(30)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                "# generated by `lakehouse up`: the embedded stack's S3 (and catalog) credentials\n"
+                f"LAKEHOUSE_S3__ACCESS_KEY={key}\nLAKEHOUSE_S3__SECRET_KEY={secret}\n"
+            )
+    s3 = settings.s3.model_copy(update={"access_key": SecretStr(key), "secret_key": SecretStr(secret)})
+    return settings.model_copy(update={"s3": s3})
+
+
+# ---------------------------------------------------------------- up / down / status
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    state: str  # healthy | unhealthy | down
+    url: str
+    pid: int | None
+
+
+def _pid_of(service: StackService, paths: StackPaths) -> int | None:
+    """The pid in the service's pid file if that process is alive and is still this service."""
+    try:
+        pid = int(paths.pid_file(service.name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not services.pid_alive(pid):
+        return None
+    try:  # a recycled pid belongs to some other program
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return None
+    return pid if cmdline[:1] == [service.spec.argv[0]] else None
+
+
+def _ready_now(spec: ServiceSpec) -> bool:
+    return all(services.port_open(spec.host, p) for p in spec.ready_ports) and (
+        spec.ready_probe is None or spec.ready_probe()
+    )
+
+
+def _prepare(settings: Settings, paths: StackPaths) -> None:
+    for folder in (paths.config, paths.run, paths.logs):
+        folder.mkdir(parents=True, exist_ok=True)
+    services.write_s3_identities(paths.s3_identities, *settings.s3.credentials())
+    if PROMETHEUS_TEMPLATE.is_file():
+        (paths.config / "prometheus.yml").write_text(
+            prometheus_config(settings, PROMETHEUS_TEMPLATE.read_text())
+        )
+
+
+def up(settings: Settings, log: Callable[[str], None] = lambda _: None) -> tuple[Settings, list[str]]:
+    """Start whatever is not running; returns the settings (with credentials) and the names started.
+
+    A service already running (live pid + ready) is left alone, so a second ``up`` does nothing.
+    Raises ``ServiceStartError`` naming the service that did not come up, with its log tail.
+    """
+    settings = ensure_credentials(settings)
+    paths = StackPaths(settings.data_dir)
+    _prepare(settings, paths)
+    started = []
+    for service in stack_services(settings):
+        spec, pid = service.spec, _pid_of(service, paths)
+        if pid is not None:
+            services.wait_ready(spec, None, settings.stack.start_timeout_s)
+            log(f"{service.name}: already running (pid {pid})")
+            continue
+        busy = [p for p in spec.ready_ports if services.port_open(spec.host, p)]
+        if busy:
+            raise ServiceStartError(
+                service.name,
+                f"port {busy[0]} on {spec.host} is already in use by another program "
+                "(stop it or set another port, see .env.example)",
+                None,
+            )
+        log(f"{service.name}: starting (log: {spec.log_file})")
+        proc = services.start(spec)
+        paths.pid_file(service.name).write_text(str(proc.pid))
+        try:
+            services.wait_ready(spec, proc, settings.stack.start_timeout_s)
+        except ServiceStartError:
+            services.stop(proc.pid)
+            paths.pid_file(service.name).unlink(missing_ok=True)
+            raise
+        started.append(service.name)
+        log(f"{service.name}: ready at {service.url}")
+    return settings, started
+
+
+def down(settings: Settings, log: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Stop the processes ``up`` started (by pid file), newest first; data stays. Returns names stopped."""
+    settings = ensure_credentials(settings)
+    paths = StackPaths(settings.data_dir)
+    stopped = []
+    for service in reversed(stack_services(settings)):
+        pid = _pid_of(service, paths)
+        if pid is not None:
+            services.stop(pid)
+            stopped.append(service.name)
+            log(f"{service.name}: stopped (pid {pid})")
+        paths.pid_file(service.name).unlink(missing_ok=True)
+    return stopped
+
+
+def status(settings: Settings) -> list[ServiceState]:
+    settings = ensure_credentials(settings)
+    paths = StackPaths(settings.data_dir)
+    states = []
+    for service in stack_services(settings):
+        pid = _pid_of(service, paths)
+        state = "down" if pid is None else "healthy" if _ready_now(service.spec) else "unhealthy"
+        states.append(ServiceState(service.name, state, service.url, pid))
+    return states

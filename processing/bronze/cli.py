@@ -1,0 +1,64 @@
+"""``lakehouse bronze``: run the streaming bronze writer until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+
+@click.command("bronze")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option(
+    "--idle-exit", type=float, default=None, help="Stop when no message arrived for this many seconds."
+)
+@click.option("--no-metrics", is_flag=True, help="Do not serve the Prometheus endpoint.")
+@click.option(
+    "--instance-id", default=None, help="Static group member id (default: settings.bronze.instance_id)."
+)
+@click.option(
+    "--crash-after-commits",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Tests only: SIGKILL self after the Nth table commit, before the consumer-group commit.",
+)
+def bronze_command(
+    duration: float | None,
+    idle_exit: float | None,
+    no_metrics: bool,
+    instance_id: str | None,
+    crash_after_commits: int | None,
+) -> None:
+    """Consume the trades topic into bronze.trades, exactly once (offsets live in the table)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    from infrastructure.settings import load_settings
+    from processing.bronze.writer import run_writer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    settings = load_settings()
+    if instance_id is not None:
+        settings = settings.model_copy(
+            update={"bronze": settings.bronze.model_copy(update={"instance_id": instance_id})}
+        )
+    try:
+        writer = run_writer(
+            settings,
+            stop=stop,
+            crash_after_commits=crash_after_commits,
+            idle_exit_s=idle_exit,
+            serve_metrics=not no_metrics,
+        )
+    except (NoSuchTableError, NoSuchNamespaceError):
+        raise click.ClickException("bronze.trades does not exist yet: run `lakehouse init` first") from None
+    click.echo(f"bronze writer stopped after {writer.commits} commits")

@@ -1,0 +1,60 @@
+"""Pure parts of the embedded-stack supervisor, the demo and the query command."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import pytest
+
+from infrastructure import supervisor
+from infrastructure.demo import format_summary
+from infrastructure.settings import Settings, read_env_file
+from processing.query import parse_as_of, time_travel_view
+
+
+def test_credentials_are_generated_once_private_and_reused(tmp_path: Path) -> None:
+    plain = Settings(_env_file=None, data_dir=tmp_path)
+    first = supervisor.ensure_credentials(plain)
+    path = tmp_path / "credentials.env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key, secret = first.s3.credentials()
+    assert read_env_file(path) == {"LAKEHOUSE_S3__ACCESS_KEY": key, "LAKEHOUSE_S3__SECRET_KEY": secret}
+    assert supervisor.ensure_credentials(plain).s3.credentials() == (key, secret)
+    configured = Settings(
+        _env_file=None, data_dir=tmp_path / "other", s3={"access_key": "a", "secret_key": "b"}
+    )
+    assert supervisor.ensure_credentials(configured) is configured
+    assert not (tmp_path / "other").exists()
+
+
+def test_services_and_their_layout(tmp_path: Path) -> None:
+    settings = supervisor.ensure_credentials(Settings(_env_file=None, data_dir=tmp_path))
+    services = {s.name: s for s in supervisor.stack_services(settings)}
+    assert list(services)[:2] == ["kafka", "seaweedfs"]
+    for name, service in services.items():
+        assert service.spec.log_file == tmp_path / "logs" / f"{name}.log"
+        assert service.spec.host == "127.0.0.1"
+    assert "-master.telemetry=false" in services["seaweedfs"].spec.argv
+    if "prometheus" in services:
+        argv = services["prometheus"].spec.argv
+        assert f"--storage.tsdb.path={tmp_path / 'prometheus'}" in argv
+        assert "--web.listen-address=127.0.0.1:9090" in argv
+
+
+def test_time_travel_view_statements() -> None:
+    by_id = time_travel_view("bronze.trades", 42, None)
+    assert by_id[-1].endswith('lake."bronze"."trades" AT (VERSION => 42)')
+    by_time = time_travel_view("bronze.trades", None, datetime(2026, 11, 22, 10, tzinfo=UTC))
+    assert "AT (TIMESTAMP => TIMESTAMPTZ '2026-11-22T10:00:00+00:00')" in by_time[-1]
+    assert parse_as_of("2026-11-22 10:00:00") == datetime(2026, 11, 22, 10, tzinfo=UTC)
+    with pytest.raises(click.BadParameter, match=r"namespace\.table"):
+        time_travel_view("trades", 1, None)
+
+
+def test_summary_line() -> None:
+    line = format_summary(123.45, 1_234_567, 2.5)
+    assert "123.5" in line and "1,234,567" in line and "2.5 s" in line
+    assert "n/a" in format_summary(0.0, 0, float("nan")) and "n/a" in format_summary(0.0, 0, None)
