@@ -167,6 +167,7 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
             "seaweed_admin_port": seaweed[5],
             "seaweed_lance_port": seaweed[6],
             "prometheus_port": services.free_port(),
+            "airflow_port": services.free_port(),
         },
         "metrics": {"producer_port": services.free_port(), "bronze_port": services.free_port()},
     }
@@ -219,11 +220,15 @@ def _pid_of(service: StackService, paths: StackPaths) -> int | None:
     if not services.pid_alive(pid):
         return None
     try:  # a recycled pid belongs to some other program
-        cmdline = psutil.Process(pid).cmdline()
-    except psutil.Error:
+        process = psutil.Process(pid)
+        cmdline, created = process.cmdline(), process.create_time()
+        written = paths.pid_file(service.name).stat().st_mtime
+    except (psutil.Error, OSError):
         return None
-    # a Python console script (airflow) runs as `python <script> ...`
-    return pid if service.spec.argv[0] in cmdline[:2] else None
+    # Airflow's api-server renames itself ("airflow api_server -- host:..."), so a command line
+    # that no longer matches still counts when the process is older than its pid file (a recycled
+    # pid belongs to a process started after the file was written)
+    return pid if cmdline[:1] == [service.spec.argv[0]] or created <= written else None
 
 
 def _ready_now(spec: ServiceSpec) -> bool:
