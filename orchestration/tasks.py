@@ -115,7 +115,7 @@ def maintain(identifier: str) -> dict:
 
     job = f"maintenance_{identifier.replace('.', '_')}"
     result = _timed(
-        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, carry_offsets),
+        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, snapshot_properties=carry_offsets),
         lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
                    "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,
                    "orphans_deleted": len(r["orphans"].orphans_deleted)},

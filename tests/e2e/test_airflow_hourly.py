@@ -11,7 +11,6 @@ after silver and gold succeeded.
 from __future__ import annotations
 
 import decimal
-import os
 import sqlite3
 import subprocess
 from collections import defaultdict
@@ -27,14 +26,13 @@ import pytest
 from infrastructure import services
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
-from infrastructure.settings import ENV_PREFIX, Settings, to_environment
+from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED
 from processing.duckdb_engine import connect
-from tests.fixtures.airflow import airflow_test_env
+from tests.fixtures.airflow import dag_test_env, run_airflow, task_states
 from tests.fixtures.lakehouse import BronzeBuilder
 from tests.fixtures.services import launch_seaweedfs, settings_for
 
-REPO = Path(__file__).resolve().parents[2]
 HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)
 # `airflow dags test` infers a manual run's interval as the last complete hour before its logical
 # date: logical date H+1 is the run that owns [H, H+1)
@@ -42,7 +40,6 @@ LOGICAL_DATE = HOUR + timedelta(hours=1)
 PRODUCTS = ("BTC-USD", "ETH-USD")
 GOLD_TABLES = ("gold.ohlcv_1m", "gold.ohlcv_1h")
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume", "notional", "vwap", "trade_count")
-DAGS_TEST_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -126,16 +123,8 @@ def hourly_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HourlyLake
             pa.Table.from_pylist(rows, schema=BRONZE_TRADES.schema.as_arrow())
         )
         home = tmp_path_factory.mktemp("hourly-airflow")
-        env = {k: v for k, v in os.environ.items() if not k.startswith((ENV_PREFIX, "AIRFLOW"))}
-        env.update(to_environment(settings))
-        # Airflow 3.3's `dags test` runs each task in-process against an in-process execution API:
-        # no api-server, no AIRFLOW__CORE__EXECUTION_API_SERVER_URL, only a migrated metadata DB
-        env.update(airflow_test_env(home))
-        env["PYTHONPATH"] = str(REPO)
-        migrate = subprocess.run(
-            [services.venv_bin("airflow"), "db", "migrate"],
-            env=env, cwd=home, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+        env = dag_test_env(settings, home)
+        migrate = run_airflow(env, "db", "migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
         yield HourlyLake(settings, env, home, in_hour)
     finally:
@@ -144,25 +133,14 @@ def hourly_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HourlyLake
 
 def dags_test(lake: HourlyLake) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
     """Run the hour through ``airflow dags test``; returns the process and each task's final state."""
-    proc = subprocess.run(
-        [services.venv_bin("airflow"), "dags", "test", "crypto_hourly", LOGICAL_DATE.isoformat()],
-        env=lake.env, cwd=lake.home, capture_output=True, text=True, timeout=DAGS_TEST_TIMEOUT_S,
-    )  # fmt: skip
+    proc = run_airflow(lake.env, "dags", "test", "crypto_hourly", LOGICAL_DATE.isoformat())
     with sqlite3.connect(lake.home / "airflow.db") as db:
-        (run_id,) = db.execute(
-            "select run_id from dag_run where dag_id = 'crypto_hourly' order by id desc limit 1"
-        ).fetchone()
         interval = db.execute(
-            "select data_interval_start, data_interval_end from dag_run where run_id = ?", (run_id,)
+            "select data_interval_start, data_interval_end from dag_run"
+            " where dag_id = 'crypto_hourly' order by id desc limit 1"
         ).fetchone()
-        states = dict(
-            db.execute(
-                "select task_id, state from task_instance where dag_id = 'crypto_hourly' and run_id = ?",
-                (run_id,),
-            ).fetchall()
-        )
     assert [datetime.fromisoformat(v).replace(tzinfo=UTC) for v in interval] == [HOUR, LOGICAL_DATE]
-    return proc, states
+    return proc, task_states(lake.home, "crypto_hourly")
 
 
 def table_rows(settings: Settings, identifier: str) -> list[tuple]:
