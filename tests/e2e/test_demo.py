@@ -83,6 +83,19 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         )  # fmt: skip
         assert again.returncode == 0 and "everything was already running" in again.stdout, again.stdout
         assert "password" not in again.stdout
+        # `make airflow-trigger` = `lakehouse trigger`: REST trigger, prints the run id
+        trigger = subprocess.run(
+            [services.venv_bin("lakehouse"), "trigger", "crypto_hourly", "--hour", f"{hour:%Y-%m-%dT%H:%M}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        with sqlite3.connect(home / "airflow.db") as db:
+            found = db.execute(
+                "select data_interval_start, run_type from dag_run where run_id = ?",
+                (trigger.stdout.strip(),),
+            ).fetchone()
+        assert found is not None and found[1] == "manual", trigger.stdout
+        assert datetime.fromisoformat(found[0]).replace(tzinfo=UTC) == hour
     finally:
         supervisor.down(plain)
     assert {s.state for s in supervisor.status(plain)} == {"down"}
