@@ -37,12 +37,10 @@ class Child:
     spec: ServiceSpec
 
 
-def children(settings: Settings, source: str, with_ingest: bool) -> list[Child]:
+def children(settings: Settings, source: str) -> list[Child]:
     """The demo's worker processes, logged under ``<data_dir>/logs/`` like the services."""
     logs = settings.data_dir / "logs"
-    commands = {"bronze": ("bronze",)}
-    if with_ingest:
-        commands = {"ingest": ("ingest", "--source", source), **commands}
+    commands = {"ingest": ("ingest", "--source", source), "bronze": ("bronze",)}
     return [
         Child(
             name,
@@ -174,7 +172,6 @@ def demo_command(duration: float | None, source: str) -> None:
     from infrastructure import services, supervisor
     from infrastructure.bootstrap import ensure_tables, ensure_topics
     from infrastructure.catalog import load_catalog
-    from infrastructure.cli import COMMANDS
     from infrastructure.services import ServiceStartError
     from infrastructure.settings import load_settings
 
@@ -184,11 +181,6 @@ def demo_command(duration: float | None, source: str) -> None:
         raise click.ClickException(str(exc)) from None
     created = ensure_topics(settings.kafka) + ensure_tables(load_catalog(settings))
     click.echo(f"bootstrap: created {', '.join(created)}" if created else "bootstrap: nothing to create")
-    with_ingest = "ingest" in COMMANDS
-    if not with_ingest:
-        click.echo(
-            "note: this build has no `lakehouse ingest`; only the bronze writer runs (produce trades yourself)"
-        )
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -196,7 +188,7 @@ def demo_command(duration: float | None, source: str) -> None:
     procs = []
     probe = None
     try:
-        for child in children(settings, source, with_ingest):
+        for child in children(settings, source):
             procs.append((child, services.start(child.spec)))
             click.echo(f"{child.name}: started (log: {child.spec.log_file})")
         click.echo(
