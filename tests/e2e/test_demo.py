@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infrastructure import services, supervisor
-from infrastructure.settings import ENV_PREFIX
-from tests.fixtures.bronze import produce_trades, settings_env
+from infrastructure.settings import ENV_PREFIX, to_environment
+from tests.fixtures.bronze import produce_trades
 
 TRADES = 2_000
 
@@ -23,7 +23,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         settings, _ = supervisor.up(plain)
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env.update(settings_env(settings))
+        env.update(to_environment(settings))
         # as for a user: no start date configured, so the stack's own first hour is used
         env.pop("LAKEHOUSE_ORCHESTRATION__START_DATE")
         init = subprocess.run(
