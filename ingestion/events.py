@@ -105,6 +105,8 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
             wire = _WIRE_DECODER.decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return cls._from_wire_checked(value)
+        if wire.event_time.tzinfo is None or wire.receive_time.tzinfo is None:
+            return cls._from_wire_checked(value)  # it names the naive field
         return cls(
             exchange=_nonempty(wire.exchange, "exchange"),
             product_id=_nonempty(wire.product_id, "product_id"),
@@ -112,8 +114,8 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
             price=parse_decimal(wire.price, "price"),
             size=parse_decimal(wire.size, "size"),
             side=wire.side,
-            event_time=parse_time(wire.event_time, "event_time"),
-            receive_time=parse_time(wire.receive_time, "receive_time"),
+            event_time=_utc(wire.event_time),
+            receive_time=_utc(wire.receive_time),
             sequence=wire.sequence,
             source=wire.source,
             raw=_nonempty(wire.raw, "raw"),
@@ -142,7 +144,7 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
 
 
 class _WireTrade(msgspec.Struct, gc=False):
-    """The wire message's shape as msgspec checks it: strings stay strings (decimals, times)."""
+    """The wire message's shape as msgspec checks it: decimals stay strings, times are RFC 3339."""
 
     exchange: str
     product_id: str
@@ -150,8 +152,8 @@ class _WireTrade(msgspec.Struct, gc=False):
     price: str
     size: str
     side: str
-    event_time: str
-    receive_time: str
+    event_time: datetime
+    receive_time: datetime
     sequence: int | None
     source: str
     raw: str
@@ -196,6 +198,10 @@ def parse_time(value: object, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise InvalidTrade(f"{name} has no timezone: {value!r}")
     return parsed.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def format_decimal(value: Decimal) -> str:
