@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import msgspec
 import orjson
 
-from ingestion.events import InvalidTrade, Source, Trade, load_json_object, parse_decimal, parse_time
+from ingestion.events import (
+    InvalidTrade,
+    Source,
+    Trade,
+    as_utc,
+    load_json_object,
+    parse_decimal,
+    parse_time,
+)
 
 EXCHANGE = "coinbase"
 TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
@@ -39,7 +48,7 @@ class _Match(msgspec.Struct, gc=False):
     price: str
     size: str
     side: str
-    time: str
+    time: datetime  # RFC 3339; a naive or odd time is left to the general path
     sequence: int | None = None
 
 
@@ -104,20 +113,27 @@ def parse_frame(
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass  # another frame type, or a bad match: the general path below says exactly what
     else:
-        if match.product_id in products and match.side in TAKER_SIDE:
-            return Trade(
-                exchange=EXCHANGE,
-                product_id=match.product_id,
-                trade_id=match.trade_id,
-                price=parse_decimal(match.price, "price"),
-                size=parse_decimal(match.size, "size"),
-                side=TAKER_SIDE[match.side],
-                event_time=parse_time(match.time, "time"),
-                receive_time=receive_time,
-                sequence=match.sequence,
-                source=source,
-                raw=raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace"),
-            )
+        side = TAKER_SIDE.get(match.side)
+        if match.product_id in products and side is not None and match.time.tzinfo is not None:
+            try:
+                # the decoder has checked both are strings; Decimal() directly is the cheap call
+                price, size = Decimal(match.price), Decimal(match.size)
+            except InvalidOperation:
+                pass  # the general path names the field
+            else:
+                return Trade(
+                    exchange=EXCHANGE,
+                    product_id=match.product_id,
+                    trade_id=match.trade_id,
+                    price=price,
+                    size=size,
+                    side=side,
+                    event_time=as_utc(match.time),
+                    receive_time=receive_time,
+                    sequence=match.sequence,
+                    source=source,
+                    raw=raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace"),
+                )
     obj = load_json_object(raw)
     kind = obj.get("type")
     if kind in MATCH_TYPES:

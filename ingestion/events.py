@@ -30,6 +30,7 @@ import orjson
 
 Side = Literal["buy", "sell"]
 Source = Literal["ws", "backfill", "replay", "synthetic"]
+_ZERO = Decimal(0)
 SIDES: frozenset[str] = frozenset(("buy", "sell"))
 SOURCES: frozenset[str] = frozenset(("ws", "backfill", "replay", "synthetic"))
 WIRE_FIELDS = (
@@ -59,9 +60,10 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
     raw: str
 
     def __post_init__(self) -> None:
-        if not self.price.is_finite() or self.price <= 0:
+        # compared with a Decimal zero: against the int 0 each comparison converts it first
+        if not self.price.is_finite() or self.price <= _ZERO:
             raise InvalidTrade(f"non-positive price {self.price}")
-        if not self.size.is_finite() or self.size <= 0:
+        if not self.size.is_finite() or self.size <= _ZERO:
             raise InvalidTrade(f"non-positive size {self.size}")
         if self.side not in SIDES:
             raise InvalidTrade(f"unknown side {self.side!r}")
@@ -76,6 +78,23 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
         return message_key(self.exchange, self.product_id)
 
     def to_wire(self) -> bytes:
+        """The wire message. msgspec writes it straight from the struct in one C pass (the fields
+        are declared in wire order); the few values whose default text is not the wire's plain
+        form -- a decimal ``str()`` writes with an exponent (``1E-8``), a time that is not UTC or
+        has no microseconds -- take the field-by-field path instead."""
+        event, received = self.event_time, self.receive_time
+        if (
+            event.tzinfo is UTC
+            and received.tzinfo is UTC
+            and event.microsecond
+            and received.microsecond
+            and "E" not in str(self.price)
+            and "E" not in str(self.size)
+        ):
+            return _WIRE_ENCODER.encode(self)
+        return self._to_wire_plain()
+
+    def _to_wire_plain(self) -> bytes:
         return orjson.dumps(
             {
                 "exchange": self.exchange,
@@ -84,13 +103,12 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
                 "price": format_decimal(self.price),
                 "size": format_decimal(self.size),
                 "side": self.side,
-                "event_time": _wire_time(self.event_time),
-                "receive_time": _wire_time(self.receive_time),
+                "event_time": format_time(self.event_time),
+                "receive_time": format_time(self.receive_time),
                 "sequence": self.sequence,
                 "source": self.source,
                 "raw": self.raw,
-            },
-            option=orjson.OPT_UTC_Z,
+            }
         )
 
     @classmethod
@@ -114,8 +132,8 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
             price=parse_decimal(wire.price, "price"),
             size=parse_decimal(wire.size, "size"),
             side=wire.side,
-            event_time=_utc(wire.event_time),
-            receive_time=_utc(wire.receive_time),
+            event_time=as_utc(wire.event_time),
+            receive_time=as_utc(wire.receive_time),
             sequence=wire.sequence,
             source=wire.source,
             raw=_nonempty(wire.raw, "raw"),
@@ -160,6 +178,8 @@ class _WireTrade(msgspec.Struct, gc=False):
 
 
 _WIRE_DECODER = msgspec.json.Decoder(_WireTrade)
+# decimals as JSON strings (never numbers); Trade's fields are declared in WIRE_FIELDS order
+_WIRE_ENCODER = msgspec.json.Encoder(decimal_format="string")
 
 
 def load_json_object(value: bytes | str) -> dict:
@@ -200,7 +220,8 @@ def parse_time(value: object, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """An aware time in UTC (no work when it already is)."""
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
@@ -220,13 +241,6 @@ def format_time(value: datetime) -> str:
         value = value.astimezone(UTC)
     text = value.isoformat()[:-6]  # without "+00:00"
     return text + "Z" if value.microsecond else text + ".000000Z"
-
-
-def _wire_time(value: datetime) -> datetime | str:
-    """What to_wire hands orjson: the datetime itself when orjson prints it exactly as
-    :func:`format_time` would (UTC, non-zero microseconds) -- several times faster per message --
-    else the formatted string."""
-    return value if value.tzinfo is UTC and value.microsecond else format_time(value)
 
 
 def _text(obj: dict, name: str) -> str:

@@ -44,6 +44,7 @@ class Pipeline:
         self._keys = {p: message_key("coinbase", p) for p in self.products}
         self._received = metrics.received
         self._observe_latency = metrics.latency.observe
+        self._send = producer.send
 
     def handle(self, raw: bytes | str, receive_time: datetime, source: Source) -> Gap | None:
         """Process one frame; return the trade-id gap it reveals (the caller may backfill it)."""
@@ -63,8 +64,8 @@ class Pipeline:
             if self.continuity.seen(product, parsed.trade_id):
                 self._duplicate(product)
             self._observe_latency((receive_time - parsed.event_time).total_seconds())
-            self.producer.send(parsed.to_wire(), self._keys[product])
-            return self._gap(gap)
+            self._send(parsed.to_wire(), self._keys[product])
+            return None if gap is None else self._gap(gap)
         if type(parsed) is Heartbeat:
             self._received["heartbeat"] += 1
             counts.heartbeats += 1

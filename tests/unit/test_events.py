@@ -125,3 +125,22 @@ def test_wire_times_always_have_microseconds_and_z() -> None:
     for value, text in cases.items():
         wire = orjson.loads(replace(base, event_time=value, receive_time=value).to_wire())
         assert wire["event_time"] == wire["receive_time"] == text
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"price": Decimal("64998.50000000"), "size": Decimal("1.000")},
+        {"size": Decimal("0.000001")},  # the smallest str() still writes plainly
+        {"size": Decimal("1E-7")},
+        {"price": Decimal("1E+3")},
+        {"product_id": 'E"X-USD', "exchange": 'co,"price":"1E-9"'},  # quotes cannot fake the field markers
+        {"raw": 'match \u00e9 \u2603 \x01 "quoted" \\ E', "sequence": None},
+        {"source": "backfill", "trade_id": 2**62},
+    ],
+)
+def test_fast_wire_encoding_is_byte_identical_to_the_plain_one(changes: dict) -> None:
+    trade = make_trade(**changes)
+    assert trade.to_wire() == trade._to_wire_plain()
+    assert Trade.from_wire(trade.to_wire()) == trade

@@ -1,0 +1,48 @@
+"""The trade producer's counts are exact although the broker reports only failures.
+
+Trades are sent with ``delivery.report.only.error``: no callback per acknowledged trade, so
+``acked`` is derived (sent - failed - still queued). These tests pin that derivation down against a
+real broker, and against no broker at all (every send must then be counted as failed, none acked).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infrastructure.bootstrap import ensure_topics
+from infrastructure.services import free_port
+from infrastructure.settings import Settings
+from ingestion import producer as producer_module
+from ingestion.metrics import IngestMetrics
+from ingestion.producer import POLL_EVERY, TradeProducer
+from tests.fixtures.ingest import ingest_settings, read_topic
+from tests.fixtures.services import Broker
+
+
+def test_acknowledged_trades_and_dead_letters_are_counted_exactly(broker: Broker) -> None:
+    settings = ingest_settings(broker)
+    ensure_topics(settings.kafka)
+    metrics = IngestMetrics()
+    producer = TradeProducer(settings.kafka, metrics)
+    n = 3 * POLL_EVERY + 7  # crosses the poll cadence, and ends between two polls
+    for i in range(n):
+        producer.send(b'{"n": %d}' % i, b"coinbase:BTC-USD")
+    producer.dead_letter(b"not json", "not JSON: test", "synthetic")
+    assert producer.flush(30) == 0
+    assert (producer.sent, producer.acked, producer.failed, producer.dead_lettered) == (n, n, 0, 1)
+    assert metrics.registry.get_sample_value("coinbase_messages_produced_total") == n
+    assert len(read_topic(broker.bootstrap, settings.kafka.trades_topic)) == n
+
+
+def test_without_a_broker_every_trade_is_counted_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(producer_module, "MESSAGE_TIMEOUT_MS", 1_000)
+    settings = Settings(_env_file=None, kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    metrics = IngestMetrics()
+    producer = TradeProducer(settings.kafka, metrics)
+    for i in range(25):
+        producer.send(b"%d" % i, b"coinbase:BTC-USD")
+    producer.dead_letter(b"garbage", "not JSON: test", "synthetic")
+    assert producer.flush(20) == 0  # nothing left queued: each message timed out and was reported
+    assert (producer.sent, producer.acked, producer.failed, producer.dead_lettered) == (25, 0, 26, 0)
+    assert metrics.registry.get_sample_value("coinbase_delivery_failures_total") == 26
+    assert metrics.registry.get_sample_value("coinbase_messages_produced_total") == 0
