@@ -3,8 +3,10 @@
 - idempotence on and ``acks=all``: a retried send never duplicates or reorders within a partition;
 - trades: the broker reports only failures (``delivery.report.only.error``), so a success costs no
   Python callback; what was acknowledged is what was sent minus what failed minus what is still
-  queued -- exact whenever callbacks have been served (after ``poll`` or ``flush``). Callbacks are
-  served every ``POLL_EVERY`` sends, and whenever the local queue is full;
+  queued. librdkafka's queue length also counts its own pending events (a refused connection
+  queues an error event), so mid-stream the figure is a lower bound, and it is exact after a
+  ``flush`` that drained the queue. Callbacks are served every ``POLL_EVERY`` sends, and whenever
+  the local queue is full;
 - dead letters are rare and go through their own producer with a report per message;
 - a full local queue (``BufferError``) blocks the caller while polling (back-pressure) instead of
   dropping data;
@@ -65,11 +67,13 @@ class TradeProducer:
         self._acked_reported = 0
         self._raw_produce = self._producer.produce
         self._until_poll = POLL_EVERY
+        self._drained = True  # no trade sent since a flush emptied the queue
 
     @property
     def acked(self) -> int:
-        """Trades the broker acknowledged (exact once callbacks are served: after poll or flush)."""
-        return self.sent - self._failed_trades - len(self._producer)
+        """Trades the broker acknowledged: never more than the truth; exact after a draining flush."""
+        pending = 0 if self._drained else len(self._producer)
+        return max(0, self.sent - self._failed_trades - pending)
 
     def send(self, value: bytes, key: bytes) -> None:
         """One trade (the per-message path: no optional arguments, bound methods resolved once)."""
@@ -77,6 +81,7 @@ class TradeProducer:
             self._raw_produce(self._topic, value, key)
         except BufferError:
             _produce(self._producer, self._topic, value, key, None, None)
+        self._drained = False
         self.sent += 1
         self._until_poll -= 1
         if not self._until_poll:
@@ -120,7 +125,9 @@ class TradeProducer:
 
     def flush(self, timeout_s: float) -> int:
         """Wait for every queued message to be acknowledged; return how many are still unsent."""
-        remaining = self._producer.flush(timeout_s) + self._dlq_producer.flush(timeout_s)
+        unsent_trades = self._producer.flush(timeout_s)
+        self._drained = unsent_trades == 0
+        remaining = unsent_trades + self._dlq_producer.flush(timeout_s)
         self.report()
         if remaining:
             log.error("%d messages still unsent after %.0f s flush", remaining, timeout_s)
