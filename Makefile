@@ -140,3 +140,22 @@ dbt-run: setup ## Build gold: dbt models + tests for the current stack (GOLD_ARG
 .PHONY: quality
 quality: setup ## Run the Great Expectations suites for a window: make quality START=... END=...
 	$(LAKEHOUSE) quality --start "$(START)" --end "$(END)"
+
+##@ Observability
+
+.PHONY: dashboards
+dashboards: setup ## Regenerate Grafana's dashboard JSON from monitoring/panels.py (commit the result)
+	$(PY) -m monitoring.grafana
+
+.PHONY: dashboards-check
+dashboards-check: setup ## Fail if the committed Grafana dashboards differ from monitoring/panels.py
+	$(PY) -m monitoring.grafana --check
+
+.PHONY: dashboard
+dashboard: setup ## Serve the embedded stack's dashboard page on 127.0.0.1 (LAKEHOUSE_METRICS__DASHBOARD_PORT)
+	$(LAKEHOUSE) dashboard
+
+.PHONY: alerts-test
+alerts-test: ## Check both Prometheus configs and run the alert rules' promtool unit tests
+	promtool check config monitoring/prometheus/prometheus.compose.yml
+	promtool test rules monitoring/prometheus/tests/alerts_test.yml

@@ -104,12 +104,15 @@ def handler_for(state: DashboardState) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, "application/json", json.dumps(body, allow_nan=False).encode())
 
         def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the page was closed mid-refresh
+                log.debug("client left before %s was answered", self.path)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug(format, *args)
