@@ -40,7 +40,7 @@ embedded-status: ## Show each embedded service (healthy / down) and its URL
 	$(LAKEHOUSE) status
 
 .PHONY: demo
-demo: setup ## Stack up, bootstrap, ingestion + bronze writer with a live summary until Ctrl-C (DEMO_ARGS="--duration 60")
+demo: setup ## Stack + Airflow up, ingestion + bronze writer (live summary until Ctrl-C or DEMO_ARGS="--duration 60"), then crypto_hourly for this hour and its candles
 	$(LAKEHOUSE) demo $(DEMO_ARGS)
 
 .PHONY: bench-bronze
@@ -140,6 +140,20 @@ dbt-run: setup ## Build gold: dbt models + tests for the current stack (GOLD_ARG
 .PHONY: quality
 quality: setup ## Run the Great Expectations suites for a window: make quality START=... END=...
 	$(LAKEHOUSE) quality --start "$(START)" --end "$(END)"
+
+##@ Orchestration (Airflow)
+
+DAG ?= crypto_hourly
+CONF ?= {}
+HOUR ?=
+
+.PHONY: airflow-up
+airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:8280; the admin password is printed on first start)
+	$(LAKEHOUSE) up --airflow
+
+.PHONY: airflow-trigger
+airflow-trigger: ## Trigger a DAG run through Airflow's REST API and print its run id (DAG=crypto_backfill CONF='{"start":...}' HOUR=current)
+	$(LAKEHOUSE) trigger $(DAG) --conf '$(CONF)' $(if $(HOUR),--hour $(HOUR))
 
 ##@ Observability
 

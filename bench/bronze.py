@@ -34,11 +34,11 @@ from confluent_kafka import Consumer, Producer
 from infrastructure import services, supervisor
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Message, decode_offsets
 from processing.bronze.writer import RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
-from tests.fixtures.bronze import produce, settings_env, synthetic_trade
+from tests.fixtures.bronze import produce, synthetic_trade
 
 APPEND_ROWS = 50_000
 
@@ -142,7 +142,7 @@ def steady_freshness(settings: Settings, workdir: Path, per_s: int, seconds: flo
     """Produce at ``per_s`` with event time = now; freshness of a row = commit time of the snapshot
     whose offsets first cover it minus its event time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
-    env.update(settings_env(settings))
+    env.update(to_environment(settings))
     log = (workdir / "writer.log").open("wb")
     writer = subprocess.Popen(
         [services.venv_bin("lakehouse"), "bronze"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT

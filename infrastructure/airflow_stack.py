@@ -16,11 +16,13 @@ import os
 import secrets
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infrastructure.services import ServiceSpec, venv_bin
-from infrastructure.settings import Settings
+from infrastructure.settings import CREDENTIALS_FILE, Settings, to_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
@@ -64,10 +66,42 @@ def ensure_secrets(home: Path) -> tuple[AirflowSecrets, bool]:
     return created, True
 
 
+def stack_start_date(settings: Settings, home: Path) -> datetime:
+    """The first hour of the embedded stack's hourly schedule, persisted in ``<home>/start_date``.
+
+    It is the hour the stack's data dir was first set up (its generated credentials file, else
+    now), so catch-up covers the stack's own history, not months back. An explicitly configured
+    ``LAKEHOUSE_ORCHESTRATION__START_DATE`` wins.
+    """
+    if "start_date" in settings.orchestration.model_fields_set:
+        return settings.orchestration.start_date
+    path = home / "start_date"
+    if path.is_file():
+        return datetime.fromisoformat(path.read_text().strip())
+    credentials = settings.data_dir / CREDENTIALS_FILE
+    born = datetime.fromtimestamp(credentials.stat().st_mtime, UTC) if credentials.is_file() else None
+    first = min(filter(None, (born, datetime.now(UTC))))
+    start = first.replace(minute=0, second=0, microsecond=0)
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(start.isoformat() + "\n")
+    return start
+
+
+def with_start_date(settings: Settings, start: datetime) -> Settings:
+    orchestration = settings.orchestration.model_copy(update={"start_date": start})
+    return settings.model_copy(update={"orchestration": orchestration})
+
+
 def airflow_env(settings: Settings, home: Path, keys: AirflowSecrets) -> dict[str, str]:
-    """Environment for every Airflow process (Airflow's own config is environment-driven too)."""
+    """Environment for every Airflow process (Airflow's own config is environment-driven too).
+
+    The lakehouse settings travel as ``LAKEHOUSE_*`` variables (credentials included: this goes to
+    the children's environment only), so the tasks reach the same services whatever the
+    components' working directory, ``.env`` or ports.
+    """
     api = f"http://{settings.stack.host}:{settings.stack.airflow_port}"
     return {
+        **to_environment(settings),
         "AIRFLOW_HOME": str(home),
         # DAGs and task bodies import this checkout's packages, whatever is installed
         "PYTHONPATH": str(REPO_ROOT),
@@ -127,7 +161,9 @@ def airflow_specs(settings: Settings, env: dict[str, str]) -> list[ServiceSpec]:
             log_file=settings.data_dir.resolve() / "logs" / f"{name}.log",
             cwd=home,
             host=settings.stack.host,
-            ready_ports=(settings.stack.airflow_port,),
+            # only the api-server owns the port (the supervisor refuses to start a service whose
+            # port is taken); the others are ready when the api-server's health says so
+            ready_ports=(settings.stack.airflow_port,) if name == "airflow-apiserver" else (),
             ready_probe=lambda key=COMPONENTS[name]: component_healthy(settings, key),
             env=env,
         )
@@ -142,3 +178,21 @@ def migrate(env: dict[str, str]) -> None:
         subprocess.run(
             (airflow, *args), env={**os.environ, **env}, check=True, capture_output=True, timeout=300
         )
+
+
+def component_env(settings: Settings, log: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+    """The components' environment: secrets (generated the first time, when the admin password is
+    logged, once) and the stack's start date."""
+    home = airflow_home(settings)
+    keys, created = ensure_secrets(home)
+    if created:
+        log(
+            f"airflow: admin password generated (shown once): user {ADMIN_USER} password "
+            f"{keys.admin_password}  UI http://{settings.stack.host}:{settings.stack.airflow_port}"
+            f"  (kept in {home / 'passwords.json'}, mode 0600)"
+        )
+    return airflow_env(with_start_date(settings, stack_start_date(settings, home)), home, keys)
+
+
+def is_set_up(settings: Settings) -> bool:
+    return (airflow_home(settings) / "secrets.json").is_file()

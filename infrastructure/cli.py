@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "bronze": "processing.bronze.cli:bronze_command",
     "query": "processing.query:query_command",
     "snapshots": "processing.query:snapshots_command",
+    "trigger": "orchestration.api:trigger_command",
     "dashboard": "monitoring.dashboard.cli:dashboard_command",
 }
 

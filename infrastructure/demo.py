@@ -1,9 +1,12 @@
 """``lakehouse demo`` (``make demo``): the whole embedded pipeline on this machine, with a live summary.
 
-Brings the stack up, bootstraps topics and tables, runs ingestion (``lakehouse ingest --source
-auto``: live Coinbase, else the synthetic source) and the bronze writer as child processes, prints
-where to look, then a summary line every few seconds until Ctrl-C (or ``--duration``), and stops
-its children. The stack itself keeps running (``lakehouse down`` stops it).
+Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion (``lakehouse
+ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
+processes, prints where to look, then a summary line every few seconds until Ctrl-C (or
+``--duration``), and stops its children (the writer flushes). Then the full cycle: the
+``crypto_hourly`` DAG is triggered in Airflow for the current hour, its silver, gold and quality
+tasks are followed to the end (bounded), and candles from ``lake.gold.ohlcv_1m`` are printed by
+``lakehouse query``. The stack itself keeps running (``lakehouse down`` stops it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from infrastructure.services import ServiceSpec, venv_bin
 from infrastructure.settings import Settings
 
 SUMMARY_EVERY_S = 5.0
+HOURLY_RUN_TIMEOUT_S = 900.0  # a catch-up run or two may go first (max_active_runs=1)
+CANDLES_SQL = (
+    "SELECT product_id, candle_start, open, high, low, close, volume, trade_count "
+    "FROM lake.gold.ohlcv_1m ORDER BY candle_start DESC, product_id LIMIT 12"
+)
 
 
 @dataclass(frozen=True)
@@ -29,12 +37,10 @@ class Child:
     spec: ServiceSpec
 
 
-def children(settings: Settings, source: str, with_ingest: bool) -> list[Child]:
+def children(settings: Settings, source: str) -> list[Child]:
     """The demo's worker processes, logged under ``<data_dir>/logs/`` like the services."""
     logs = settings.data_dir / "logs"
-    commands = {"bronze": ("bronze",)}
-    if with_ingest:
-        commands = {"ingest": ("ingest", "--source", source), **commands}
+    commands = {"ingest": ("ingest", "--source", source), "bronze": ("bronze",)}
     return [
         Child(
             name,
@@ -62,6 +68,8 @@ def where_to_look(settings: Settings, credentials_file: Path) -> str:
             f"  metrics          http://{m.host}:{m.producer_port}/metrics (ingest)"
             f"  http://{m.host}:{m.bronze_port}/metrics (bronze)",
             f"  Prometheus       http://{host}:{settings.stack.prometheus_port}",
+            f"  Airflow          http://{host}:{settings.stack.airflow_port}  (user admin, password in"
+            f" {settings.data_dir / 'airflow' / 'passwords.json'})",
             f"  credentials      {credentials_file}",
             f"  logs             {settings.data_dir / 'logs'}",
             '  try              lakehouse query "SELECT product_id, count(*) FROM lake.bronze.trades GROUP BY 1"',
@@ -124,31 +132,55 @@ class Probe:
         self.consumer.close()
 
 
+def hourly_cycle(settings: Settings) -> bool:
+    """Run ``crypto_hourly`` in Airflow for the current hour, follow its tasks, print candles."""
+    from datetime import UTC, datetime
+
+    from orchestration.api import AirflowApiError, AirflowClient
+    from processing.query import query_command
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    try:
+        client = AirflowClient.login(settings)
+        run_id = client.trigger("crypto_hourly", hour=hour)
+        click.echo(f"airflow: triggered crypto_hourly for {hour:%Y-%m-%d %H:00}..+1h UTC: run {run_id}")
+        state = client.wait(
+            "crypto_hourly", run_id, HOURLY_RUN_TIMEOUT_S, lambda t: click.echo(f"  tasks: {t}")
+        )
+    except AirflowApiError as exc:
+        click.echo(f"airflow: {exc}", err=True)
+        return False
+    click.echo(f"airflow: crypto_hourly run {run_id}: {state}")
+    if state != "success":
+        click.echo(f"  see the task logs under {settings.data_dir / 'airflow' / 'logs'}", err=True)
+        return False
+    click.echo(f'gold candles (lakehouse query "{CANDLES_SQL}"):')
+    click.get_current_context().invoke(
+        query_command, sql=CANDLES_SQL, table=None, as_of_snapshot=None, as_of=None, max_rows=12
+    )
+    return True
+
+
 @click.command("demo")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: Ctrl-C).")
 @click.option(
     "--source", default="auto", show_default=True, help="Ingestion source: auto | coinbase | synthetic."
 )
 def demo_command(duration: float | None, source: str) -> None:
-    """Run the embedded pipeline (stack, bootstrap, ingestion, bronze writer) with a live summary."""
+    """Run the embedded pipeline (stack with Airflow, ingestion, bronze writer) with a live summary,
+    then the hourly DAG for the current hour and its candles."""
     from infrastructure import services, supervisor
     from infrastructure.bootstrap import ensure_tables, ensure_topics
     from infrastructure.catalog import load_catalog
-    from infrastructure.cli import COMMANDS
     from infrastructure.services import ServiceStartError
     from infrastructure.settings import load_settings
 
     try:
-        settings, _ = supervisor.up(load_settings(), log=click.echo)
+        settings, _ = supervisor.up(load_settings(), log=click.echo, airflow=True)
     except ServiceStartError as exc:
         raise click.ClickException(str(exc)) from None
     created = ensure_topics(settings.kafka) + ensure_tables(load_catalog(settings))
     click.echo(f"bootstrap: created {', '.join(created)}" if created else "bootstrap: nothing to create")
-    with_ingest = "ingest" in COMMANDS
-    if not with_ingest:
-        click.echo(
-            "note: this build has no `lakehouse ingest`; only the bronze writer runs (produce trades yourself)"
-        )
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,7 +188,7 @@ def demo_command(duration: float | None, source: str) -> None:
     procs = []
     probe = None
     try:
-        for child in children(settings, source, with_ingest):
+        for child in children(settings, source):
             procs.append((child, services.start(child.spec)))
             click.echo(f"{child.name}: started (log: {child.spec.log_file})")
         click.echo(
@@ -192,7 +224,11 @@ def demo_command(duration: float | None, source: str) -> None:
             proc.wait(timeout=5)
             click.echo(f"{child.name}: stopped")
         if probe is not None:
-            click.echo(
-                f"bronze now holds {probe.bronze_rows():,} rows; the stack keeps running (`lakehouse down`)"
-            )
+            click.echo(f"bronze now holds {probe.bronze_rows():,} rows")
             probe.close()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C ends the cycle below
+        signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
+    ok = hourly_cycle(settings)
+    click.echo("the stack keeps running (`lakehouse down` stops it)")
+    if not ok:
+        raise SystemExit(1)

@@ -10,13 +10,16 @@ from infrastructure.settings import load_settings
 
 
 @click.command("up")
-def up_command() -> None:
+@click.option(
+    "--airflow", is_flag=True, help="Also start Airflow 3 (api-server, scheduler, dag-processor, triggerer)."
+)
+def up_command(airflow: bool) -> None:
     """Start the embedded stack (Kafka broker, SeaweedFS S3 + Iceberg catalog, Prometheus); idempotent."""
     from infrastructure import supervisor
     from infrastructure.services import ServiceStartError
 
     try:
-        _settings, started = supervisor.up(load_settings(), log=click.echo)
+        _settings, started = supervisor.up(load_settings(), log=click.echo, airflow=airflow)
     except ServiceStartError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -46,7 +49,7 @@ def _print_status() -> bool:
     states = supervisor.status(load_settings())
     for s in states:
         pid = f"pid {s.pid}" if s.pid else ""
-        click.echo(f"{s.name:<12} {s.state:<10} {pid:<11} {s.url}")
+        click.echo(f"{s.name:<21} {s.state:<10} {pid:<11} {s.url}")
     return all(s.state == "healthy" for s in states)
 
 

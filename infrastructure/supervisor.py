@@ -148,6 +148,15 @@ SERVICE_BUILDERS: list[Callable[[Settings, StackPaths], StackService | None]] = 
 ]
 
 
+def airflow_services(settings: Settings, log: Callable[[str], None] = lambda _: None) -> list[StackService]:
+    """Airflow 3's four components (``lakehouse up --airflow``), one optional group after the rest."""
+    from infrastructure import airflow_stack
+
+    env = airflow_stack.component_env(settings, log)
+    url = f"http://{settings.stack.host}:{settings.stack.airflow_port}"
+    return [StackService(spec, url) for spec in airflow_stack.airflow_specs(settings, env)]
+
+
 def prometheus_config(settings: Settings, template: str) -> str:
     """The embedded Prometheus config: the template with this stack's metrics endpoints filled in."""
     m = settings.metrics
@@ -159,9 +168,15 @@ def prometheus_config(settings: Settings, template: str) -> str:
     )
 
 
-def stack_services(settings: Settings) -> list[StackService]:
+def stack_services(settings: Settings, airflow: bool | None = None) -> list[StackService]:
+    """The stack's services; Airflow's too when ``airflow`` (None: if this stack has set Airflow up)."""
+    from infrastructure.airflow_stack import is_set_up
+
     paths = StackPaths(settings.data_dir)
-    return [s for build in SERVICE_BUILDERS if (s := build(settings, paths)) is not None]
+    found = [s for build in SERVICE_BUILDERS if (s := build(settings, paths)) is not None]
+    if airflow or (airflow is None and is_set_up(settings)):
+        found += airflow_services(settings)
+    return found
 
 
 def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
@@ -180,6 +195,7 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
             "seaweed_admin_port": seaweed[5],
             "seaweed_lance_port": seaweed[6],
             "prometheus_port": services.free_port(),
+            "airflow_port": services.free_port(),
         },
         "metrics": {
             "producer_port": services.free_port(),
@@ -237,10 +253,15 @@ def _pid_of(service: StackService, paths: StackPaths) -> int | None:
     if not services.pid_alive(pid):
         return None
     try:  # a recycled pid belongs to some other program
-        cmdline = psutil.Process(pid).cmdline()
-    except psutil.Error:
+        process = psutil.Process(pid)
+        cmdline, created = process.cmdline(), process.create_time()
+        written = paths.pid_file(service.name).stat().st_mtime
+    except (psutil.Error, OSError):
         return None
-    return pid if cmdline[:1] == [service.spec.argv[0]] else None
+    # Airflow's api-server renames itself ("airflow api_server -- host:..."), so a command line
+    # that no longer matches still counts when the process is older than its pid file (a recycled
+    # pid belongs to a process started after the file was written)
+    return pid if cmdline[:1] == [service.spec.argv[0]] or created <= written else None
 
 
 def _ready_now(spec: ServiceSpec) -> bool:
@@ -259,17 +280,35 @@ def _prepare(settings: Settings, paths: StackPaths) -> None:
         )
 
 
-def up(settings: Settings, log: Callable[[str], None] = lambda _: None) -> tuple[Settings, list[str]]:
+def up(
+    settings: Settings, log: Callable[[str], None] = lambda _: None, airflow: bool = False
+) -> tuple[Settings, list[str]]:
     """Start whatever is not running; returns the settings (with credentials) and the names started.
 
     A service already running (live pid + ready) is left alone, so a second ``up`` does nothing.
+    With ``airflow``, Airflow's components follow, after one ``db migrate`` if any must start.
     Raises ``ServiceStartError`` naming the service that did not come up, with its log tail.
     """
     settings = ensure_credentials(settings)
     paths = StackPaths(settings.data_dir)
     _prepare(settings, paths)
+    started = _start(settings, paths, stack_services(settings, airflow=False), log)
+    if airflow:
+        from infrastructure import airflow_stack
+
+        group = airflow_services(settings, log)
+        if any(_pid_of(s, paths) is None for s in group):
+            log("airflow: migrating the metadata DB and serializing the DAGs")
+            airflow_stack.migrate(group[0].spec.env or {})
+        started += _start(settings, paths, group, log)
+    return settings, started
+
+
+def _start(
+    settings: Settings, paths: StackPaths, todo: list[StackService], log: Callable[[str], None]
+) -> list[str]:
     started = []
-    for service in stack_services(settings):
+    for service in todo:
         spec, pid = service.spec, _pid_of(service, paths)
         if pid is not None:
             services.wait_ready(spec, None, settings.stack.start_timeout_s)
@@ -294,7 +333,7 @@ def up(settings: Settings, log: Callable[[str], None] = lambda _: None) -> tuple
             raise
         started.append(service.name)
         log(f"{service.name}: ready at {service.url}")
-    return settings, started
+    return started
 
 
 def down(settings: Settings, log: Callable[[str], None] = lambda _: None) -> list[str]:

@@ -82,6 +82,7 @@ def gold(start: datetime | str, end: datetime | str) -> dict:
 
 def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
+
     from quality.checks import run_quality
 
     settings = get_settings()
@@ -99,10 +100,9 @@ def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
 
 
 def maintain(identifier: str) -> dict:
+    from infrastructure.catalog import load_catalog
     from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets
     from processing.bronze.writer import table_offsets
-
-    from infrastructure.catalog import load_catalog
     from processing.maintenance import run_maintenance
 
     settings = get_settings()
@@ -115,7 +115,7 @@ def maintain(identifier: str) -> dict:
 
     job = f"maintenance_{identifier.replace('.', '_')}"
     result = _timed(
-        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, carry_offsets),
+        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, snapshot_properties=carry_offsets),
         lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
                    "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,
                    "orphans_deleted": len(r["orphans"].orphans_deleted)},
@@ -141,9 +141,9 @@ def backfill(product: str, start: str, end: str) -> dict:
 def wait_for_bronze(backfill_result: dict) -> dict:
     """Block until bronze's recorded offsets reach the topic's end, then hand on the ingest window."""
     from confluent_kafka import Consumer, TopicPartition
-    from processing.bronze.writer import table_offsets
 
     from infrastructure.catalog import load_catalog
+    from processing.bronze.writer import table_offsets
 
     settings = get_settings()
     topic = settings.kafka.trades_topic

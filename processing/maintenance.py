@@ -236,11 +236,17 @@ def s3_filesystem(s3: S3Settings) -> pafs.S3FileSystem:
 
 
 def run_maintenance(
-    table: Table, s3: S3Settings, policy: MaintenanceSettings, now: datetime | None = None
+    table: Table,
+    s3: S3Settings,
+    policy: MaintenanceSettings,
+    now: datetime | None = None,
+    snapshot_properties: Callable[[Table], dict[str, str]] = lambda _t: {},
 ) -> dict:
-    """Compaction, then expiry, then orphan cleanup on one table; returns what each step did."""
+    """Compaction, then expiry, then orphan cleanup on one table; returns what each step did.
+
+    ``snapshot_properties`` goes to ``compact`` (bronze carries its writer's offsets with it)."""
     now = now or datetime.now(UTC)
-    compaction = compact(table, policy.compact_min_files)
+    compaction = compact(table, policy.compact_min_files, snapshot_properties)
     expiry = expire_snapshots(
         table, now - timedelta(hours=policy.snapshot_retention_hours), policy.retain_last_snapshots
     )

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -30,9 +31,10 @@ TopicPartition = tuple[str, int]
 Offsets = dict[TopicPartition, int]  # (topic, partition) -> next offset to read
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """What the writer needs of a consumed Kafka message (confluent's Message cannot be built in tests)."""
+class Message(NamedTuple):
+    """What the writer needs of a consumed Kafka message (confluent's Message cannot be built in tests).
+
+    A NamedTuple: immutable like a frozen dataclass, several times cheaper to build per message."""
 
     topic: str
     partition: int

@@ -242,8 +242,11 @@ def candidates_sql(checked: str) -> str:
     typed = {c: f"c.{c}" for c in SILVER_COLUMNS}
     typed["price"] = "c.price_value"
     typed["size"] = "c.size_value"
-    # whole milliseconds between the two instants (both truncated to the millisecond first)
-    typed["ingest_latency_ms"] = "UNIX_MILLIS(c.ingest_time) - UNIX_MILLIS(c.event_time)"
+    # the exact interval in microseconds, floored to whole milliseconds (truncating each instant
+    # first can be 1 ms off); |micros| < 2^53, so the division by 1000.0 is exact enough to floor
+    typed["ingest_latency_ms"] = (
+        "CAST(FLOOR((UNIX_MICROS(c.ingest_time) - UNIX_MICROS(c.event_time)) / 1000.0) AS BIGINT)"
+    )
     select = ",\n        ".join(f"{expr} AS {name}" for name, expr in typed.items())
     partition = ", ".join(f"c.{k}" for k in KEY)
     order = ", ".join(_winner_terms("c"))

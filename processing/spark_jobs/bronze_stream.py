@@ -34,7 +34,7 @@ import orjson
 from infrastructure.settings import Settings, get_settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
-from processing.spark_jobs.iceberg_session import build_session, spark_schema
+from processing.spark_jobs.session import build_session, spark_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -3,14 +3,17 @@ and stops its children cleanly at the end of ``--duration``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infrastructure import services, supervisor
-from infrastructure.settings import ENV_PREFIX
-from tests.fixtures.bronze import produce_trades, settings_env
+from infrastructure.settings import ENV_PREFIX, to_environment
+from tests.fixtures.bronze import produce_trades
 
 TRADES = 2_000
 
@@ -20,7 +23,9 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         settings, _ = supervisor.up(plain)
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env.update(settings_env(settings))
+        env.update(to_environment(settings))
+        # as for a user: no start date configured, so the stack's own first hour is used
+        env.pop("LAKEHOUSE_ORCHESTRATION__START_DATE")
         init = subprocess.run(
             [services.venv_bin("lakehouse"), "init"],
             cwd=tmp_path,
@@ -38,7 +43,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=1200,
         )
         out = demo.stdout
         assert demo.returncode == 0, out + demo.stderr
@@ -50,6 +55,47 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         final = re.search(r"bronze now holds ([\d,]+) rows", out)
         assert final is not None, out
         assert int(final.group(1).replace(",", "")) >= TRADES
+        # Airflow came up with a generated password, printed once
+        home = tmp_path / "lake" / "airflow"
+        password = json.loads((home / "passwords.json").read_text())["admin"]
+        assert password != "admin" and f"password {password}" in out
+        # the full cycle: the hourly run owned the current hour and every task succeeded
+        triggered = re.search(r"triggered crypto_hourly for (\S+ \S+)\.\.\+1h UTC: run (\S+)", out)
+        assert triggered is not None, out
+        assert re.search(r"crypto_hourly run \S+: success", out), out + demo.stderr
+        assert "'silver': 'success', 'gold': 'success', 'quality': 'success'" in out
+        with sqlite3.connect(home / "airflow.db") as db:
+            start, end = db.execute(
+                "select data_interval_start, data_interval_end from dag_run where run_id = ?",
+                (triggered.group(2),),
+            ).fetchone()
+        hour = datetime.strptime(triggered.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        assert datetime.fromisoformat(start).replace(tzinfo=UTC) == hour
+        assert (datetime.fromisoformat(end).replace(tzinfo=UTC) - hour).total_seconds() == 3600
+        candles = out.split("gold candles", 1)[1]
+        assert "trade_count" in candles and re.search(r"(BTC|ETH|SOL|DOGE)-USD", candles), candles
+        # the schedule starts at the hour this stack was set up, persisted
+        assert (home / "start_date").read_text().strip().startswith(f"{hour:%Y-%m-%d}")
         assert {s.state for s in supervisor.status(settings)} == {"healthy"}
+        again = subprocess.run(
+            [services.venv_bin("lakehouse"), "up", "--airflow"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert again.returncode == 0 and "everything was already running" in again.stdout, again.stdout
+        assert "password" not in again.stdout
+        # `make airflow-trigger` = `lakehouse trigger`: REST trigger, prints the run id
+        trigger = subprocess.run(
+            [services.venv_bin("lakehouse"), "trigger", "crypto_hourly", "--hour", f"{hour:%Y-%m-%dT%H:%M}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        with sqlite3.connect(home / "airflow.db") as db:
+            found = db.execute(
+                "select data_interval_start, run_type from dag_run where run_id = ?",
+                (trigger.stdout.strip(),),
+            ).fetchone()
+        assert found is not None and found[1] == "manual", trigger.stdout
+        assert datetime.fromisoformat(found[0]).replace(tzinfo=UTC) == hour
     finally:
         supervisor.down(plain)
+    assert {s.state for s in supervisor.status(plain)} == {"down"}

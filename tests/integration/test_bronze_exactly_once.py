@@ -19,6 +19,10 @@ from processing.duckdb_engine import connect
 from tests.fixtures.bronze import BronzeEnv, produce, produce_trades, synthetic_trade
 
 N_TRADES = 200_000
+# each step that waits for progress first gets a tranche of its own: however fast the writers
+# before it were, there is always work left to make progress on
+TRANCHE = 20_000
+PROGRESS_STEPS = 4
 DEADLINE_S = 900  # the whole fault test; every wait below is bounded by it
 
 
@@ -49,8 +53,11 @@ def bronze_rows(env: BronzeEnv):
 
 def test_exactly_once_through_crashes_and_a_rebalance(bronze_env: BronzeEnv) -> None:
     env, rng = bronze_env, random.Random(20261122)
-    produced = produce_trades(env.settings, N_TRADES)
-    assert len(produced) == N_TRADES
+    produced = produce_trades(env.settings, N_TRADES - PROGRESS_STEPS * TRANCHE)
+
+    def produce_tranche() -> None:
+        produced.extend(produce_trades(env.settings, TRANCHE, start=len(produced)))
+
     deadline = time.monotonic() + DEADLINE_S
     kills = 0
 
@@ -62,6 +69,7 @@ def test_exactly_once_through_crashes_and_a_rebalance(bronze_env: BronzeEnv) -> 
 
     # 3-5: SIGKILL at a random moment once the writer is making progress
     for _ in range(3):
+        produce_tranche()
         before = recorded_total(env)
         proc = env.writer("--no-metrics")
         wait_for(lambda b=before: recorded_total(env) > b, deadline, "progress", proc)
@@ -72,6 +80,8 @@ def test_exactly_once_through_crashes_and_a_rebalance(bronze_env: BronzeEnv) -> 
 
     # 6: a second writer joins the group (a rebalance hands partitions over), is killed mid-way and
     # restarted under its member id, which takes its partitions back
+    produce_tranche()
+    assert len(produced) == N_TRADES
     before = recorded_total(env)
     first, second = env.writer("--no-metrics"), env.writer("--no-metrics", "--instance-id", "bronze-2")
     wait_for(lambda: recorded_total(env) > before, deadline, "progress with two writers", first)
@@ -81,6 +91,7 @@ def test_exactly_once_through_crashes_and_a_rebalance(bronze_env: BronzeEnv) -> 
     kills += 1
     second = env.writer("--no-metrics", "--instance-id", "bronze-2")
     wait_for(lambda: recorded_total(env) >= N_TRADES, deadline, "all trades in bronze", first)
+    wait_for(lambda: env.has_joined(second), deadline, "the restarted writer to join", second)
     for proc in (second, first):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

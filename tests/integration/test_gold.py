@@ -14,7 +14,7 @@ from itertools import pairwise
 import pytest
 
 from processing.duckdb_engine import connect
-from tests.fixtures.gold import RawTrade
+from tests.fixtures.gold import RawTrade, expected_silver
 
 Q18 = Decimal("1e-18")
 
@@ -86,6 +86,16 @@ CANDLE_COLUMNS = "open, high, low, close, volume, vwap, trade_count, buy_volume,
 @pytest.fixture(scope="module")
 def trades(gold_lakehouse) -> list[RawTrade]:
     return accepted(gold_lakehouse.raw, gold_lakehouse.settings.products)
+
+
+def test_silver_kept_the_expected_copies_and_rejected_the_expected_rows(gold_lakehouse) -> None:
+    """The gold below was built from what the real silver job made of bronze: check that first."""
+    winners, rejects = expected_silver(gold_lakehouse.raw)
+    con = connect(gold_lakehouse.settings)
+    silver = set(con.execute("SELECT product_id, trade_id, kafka_offset FROM lake.silver.trades").fetchall())
+    rejected = set(con.execute("SELECT kafka_offset, reason FROM lake.silver.trades_rejected").fetchall())
+    assert silver == winners
+    assert rejected == rejects
 
 
 def test_both_builds_pass_every_dbt_test(gold_lakehouse) -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from infrastructure.catalog import load_catalog
 from infrastructure.services import free_port
 from quality.checks import run_quality
-from tests.fixtures.gold import DAY_START, SPAN, RawTrade, append_batch
+from tests.fixtures.gold import DAY_START, SPAN, RawTrade, append_bronze
 
 
 def test_a_consistent_window_passes_and_is_kept(gold_lakehouse) -> None:
@@ -48,7 +48,7 @@ def test_a_bronze_row_that_never_reached_silver_fails_reconciliation(gold_lakeho
         window_start + timedelta(seconds=1),
         winner=False,
     )
-    append_batch(load_catalog(settings), [lost], first_offset=10_000_000)
+    append_bronze(load_catalog(settings), [lost], first_offset=10_000_000)  # silver never runs
     result = run_quality(settings, window_start, window_start + timedelta(hours=1))
     assert not result.success
     recon = next(s for s in result.suites if s.suite == "reconciliation")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from infrastructure.catalog import load_catalog
 from infrastructure.cli import cli
-from tests.fixtures.bronze import settings_env
+from infrastructure.settings import to_environment
 from tests.fixtures.services import settings_for
 
 
@@ -28,7 +28,7 @@ def test_query_snapshots_and_time_travel(broker, seaweedfs) -> None:
     time.sleep(0.05)
     table.append(pa.table({"n": [10, 20]}))
 
-    runner = CliRunner(env=settings_env(settings))
+    runner = CliRunner(env=to_environment(settings))
 
     def run(*args: str) -> str:
         result = runner.invoke(cli, list(args), catch_exceptions=False)

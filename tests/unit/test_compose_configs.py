@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from infrastructure.settings import Settings
-from processing.spark_jobs.iceberg_session import iceberg_catalog_conf
+from processing.spark_jobs.session import spark_conf
 from tests.fixtures.compose import ROOT, ComposeStack, environment_of
 
 TRINO_CATALOG = ROOT / "trino/catalog/iceberg.properties"
@@ -114,7 +114,7 @@ def test_spark_catalog_conf_comes_from_settings() -> None:
         s3={"endpoint": "http://seaweedfs:8333", "access_key": "k", "secret_key": "s"},
         catalog={"uri": "http://nessie:19120/iceberg/", "warehouse": "warehouse", "auth": "none"},
     )
-    conf = iceberg_catalog_conf(settings)
+    conf = spark_conf(settings)
     prefix = "spark.sql.catalog.lakehouse"
     catalog_keys = {k.removeprefix(prefix) for k in conf if k.startswith(prefix)}
     assert catalog_keys <= ICEBERG_CATALOG_SUFFIXES, catalog_keys - ICEBERG_CATALOG_SUFFIXES
@@ -125,7 +125,7 @@ def test_spark_catalog_conf_comes_from_settings() -> None:
     assert f"{prefix}.credential" not in conf
     # SeaweedFS's catalog (embedded) authenticates with the S3 key pair unless told otherwise
     seaweed = Settings(_env_file=None, s3={"access_key": "k", "secret_key": "s"})
-    assert iceberg_catalog_conf(seaweed)[f"{prefix}.credential"] == "k:s"
+    assert spark_conf(seaweed)[f"{prefix}.credential"] == "k:s"
 
 
 def test_grafana_datasources_point_at_the_stack(compose_stack: ComposeStack) -> None:

@@ -100,9 +100,9 @@ def test_every_statement_parses_as_spark_and_transpiles_to_duckdb() -> None:
     for statement in statements:
         sqlglot.parse_one(statement, read="spark")
         duck = sql.to_dialect(statement, "duckdb")
-        assert "UNIX_MILLIS" not in duck and "RLIKE" not in duck and "TIMESTAMP_LTZ" not in duck
+        assert "UNIX_MICROS" not in duck and "RLIKE" not in duck and "TIMESTAMP_LTZ" not in duck
         assert sql.PARSE_MONEY not in duck and sql.PARSE_MONEY not in sql.to_dialect(statement, "spark")
-    assert "EPOCH_MS(c.ingest_time) - EPOCH_MS(c.event_time)" in sql.to_dialect(statements[1], "duckdb")
+    assert "EPOCH_US(c.ingest_time) - EPOCH_US(c.event_time)" in sql.to_dialect(statements[1], "duckdb")
     assert "WHERE 1 = 0" in sql.existing_silver_sql("s", [])
 
 
