@@ -74,4 +74,9 @@ def test_compose_config_loads_the_same_rules(promtool: str) -> None:
     assert f"{len(alert_names())} rules found" in run.stdout
     jobs = {job["job_name"]: job for job in yaml.safe_load(path.read_text())["scrape_configs"]}
     assert jobs["pushgateway"]["honor_labels"] is True
-    assert {"pushgateway", "airflow"} <= set(jobs)
+    targets = {job: job_config["static_configs"][0]["targets"] for job, job_config in jobs.items()}
+    defaults = Settings(_env_file=None).metrics
+    # every stage: producer and bronze writer on their settings' ports, batch jobs, Airflow's StatsD
+    assert targets["coinbase-producer"] == [f"coinbase-producer:{defaults.producer_port}"]
+    assert targets["bronze-writer"] == [f"spark-streaming:{defaults.bronze_port}"]
+    assert targets["pushgateway"] == ["pushgateway:9091"] and targets["airflow"] == ["statsd-exporter:9102"]
