@@ -170,6 +170,5 @@ dashboard: setup ## Serve the embedded stack's dashboard page on 127.0.0.1 (LAKE
 	$(LAKEHOUSE) dashboard
 
 .PHONY: alerts-test
-alerts-test: ## Check both Prometheus configs and run the alert rules' promtool unit tests
-	promtool check config monitoring/prometheus/prometheus.compose.yml
-	promtool test rules monitoring/prometheus/tests/alerts_test.yml
+alerts-test: setup ## promtool: check both Prometheus configs (embedded as rendered) and run the alert rules' unit tests
+	$(PY) -m pytest -q tests/integration/test_alert_rules.py
