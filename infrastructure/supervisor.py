@@ -121,17 +121,20 @@ def pushgateway_service(settings: Settings, paths: StackPaths) -> StackService |
     """The Pushgateway batch jobs push to (Debian ``prometheus-pushgateway``), when installed.
 
     It listens where ``metrics.pushgateway_url`` points, so jobs and Prometheus agree on one setting.
+    Pushed metrics persist in the data folder (Debian's default file is the system-wide
+    /var/lib/prometheus/pushgateway.data), so the last runs survive ``down``/``up``.
     """
     binary = shutil.which("prometheus-pushgateway")
     if binary is None:
         return None
     host, port = settings.stack.host, services.url_port(settings.metrics.pushgateway_url)
     url = f"http://{host}:{port}"
+    folder = paths.root / "pushgateway"
     spec = ServiceSpec(
         name="pushgateway",
-        argv=(binary, f"--web.listen-address={host}:{port}"),
+        argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}"),
         log_file=paths.logs / "pushgateway.log",
-        cwd=paths.root,
+        cwd=folder,
         host=host,
         ready_ports=(port,),
         ready_probe=lambda: services.http_ok(f"{url}/-/ready"),

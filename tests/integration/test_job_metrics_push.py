@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.job_metrics import run_and_push
+from infrastructure import services, supervisor
+from infrastructure.job_metrics import build_registry, push_job_metrics, run_and_push
 
 JOB = "obs_test_job"  # a job of its own: the session's Prometheus also serves the dashboard tests
 WINDOW_END = datetime(2026, 11, 22, 5, tzinfo=UTC)
@@ -64,3 +65,24 @@ def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_
 
     found = observed_prometheus.wait_for(f'lakehouse_job_last_success{{job="{JOB}"}} == 0')
     assert found[0]["metric"]["job"] == JOB  # honor_labels: the pushed job label, not "pushgateway"
+
+
+def test_the_embedded_pushgateway_keeps_pushed_runs_across_a_restart(tmp_path) -> None:
+    settings = supervisor.settings_on_free_ports(tmp_path)
+    gateway = supervisor.pushgateway_service(settings, supervisor.StackPaths(tmp_path))
+    assert gateway, "prometheus-pushgateway missing: run make setup"
+    proc = services.start(gateway.spec)
+    try:
+        services.wait_ready(gateway.spec, proc, 30)
+        assert push_job_metrics(settings, "gold", build_registry("gold", True, 3.0, window_end=WINDOW_END))
+    finally:
+        services.stop(proc.pid)  # SIGTERM: the gateway writes its persistence file on the way out
+    assert (tmp_path / "pushgateway" / "metrics.data").is_file()
+    proc = services.start(gateway.spec)
+    try:
+        services.wait_ready(gateway.spec, proc, 30)
+        samples = gateway_samples(gateway.url, "gold")
+    finally:
+        services.stop(proc.pid)
+    assert samples[("lakehouse_job_last_success", "")] == 1
+    assert samples[("lakehouse_job_window_end_timestamp_seconds", "")] == WINDOW_END.timestamp()
