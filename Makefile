@@ -154,3 +154,21 @@ airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:82
 .PHONY: airflow-trigger
 airflow-trigger: ## Trigger a DAG run through Airflow's REST API and print its run id (DAG=crypto_backfill CONF='{"start":...}' HOUR=current)
 	$(LAKEHOUSE) trigger $(DAG) --conf '$(CONF)' $(if $(HOUR),--hour $(HOUR))
+
+##@ Observability
+
+.PHONY: dashboards
+dashboards: setup ## Regenerate Grafana's dashboard JSON from monitoring/panels.py (commit the result)
+	$(PY) -m monitoring.grafana
+
+.PHONY: dashboards-check
+dashboards-check: setup ## Fail if the committed Grafana dashboards differ from monitoring/panels.py
+	$(PY) -m monitoring.grafana --check
+
+.PHONY: dashboard
+dashboard: setup ## Serve the embedded stack's dashboard page on 127.0.0.1 (LAKEHOUSE_METRICS__DASHBOARD_PORT)
+	$(LAKEHOUSE) dashboard
+
+.PHONY: alerts-test
+alerts-test: setup ## promtool: check both Prometheus configs (embedded as rendered) and run the alert rules' unit tests
+	$(PY) -m pytest -q tests/integration/test_alert_rules.py

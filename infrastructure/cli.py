@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "query": "processing.query:query_command",
     "snapshots": "processing.query:snapshots_command",
     "trigger": "orchestration.api:trigger_command",
+    "dashboard": "monitoring.dashboard.cli:dashboard_command",
 }
 
 

@@ -67,7 +67,9 @@ def where_to_look(settings: Settings, credentials_file: Path) -> str:
             f" DLQ {settings.kafka.dlq_topic})",
             f"  metrics          http://{m.host}:{m.producer_port}/metrics (ingest)"
             f"  http://{m.host}:{m.bronze_port}/metrics (bronze)",
-            f"  Prometheus       http://{host}:{settings.stack.prometheus_port}",
+            f"  Prometheus       http://{host}:{settings.stack.prometheus_port}"
+            f"  (batch runs via the Pushgateway {m.pushgateway_url})",
+            f"  dashboards       lakehouse dashboard  -> http://{host}:{m.dashboard_port}/",
             f"  Airflow          http://{host}:{settings.stack.airflow_port}  (user admin, password in"
             f" {settings.data_dir / 'airflow' / 'passwords.json'})",
             f"  credentials      {credentials_file}",

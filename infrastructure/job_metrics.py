@@ -4,20 +4,26 @@ Batch jobs end before Prometheus could scrape them, so each run pushes its figur
 grouping key ``job=<name>`` and Prometheus scrapes the gateway. Names follow Prometheus
 conventions: ``lakehouse_job_*``, base units, only low-cardinality labels (job, kind, table).
 An unreachable gateway is logged and ignored: metrics must never fail the pipeline.
+
+Pushes add to the job's group (POST): a failed run replaces its run, success and duration series
+but keeps the last success time and the end of the last window processed from the last good run,
+so "gold is 2 hours old" keeps counting while runs fail.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def build_registry(
@@ -63,7 +69,7 @@ def build_registry(
 def push_job_metrics(settings: Settings, job: str, registry: CollectorRegistry) -> bool:
     """Push to the configured gateway; False (and a warning) if it cannot be reached."""
     try:
-        push_to_gateway(settings.metrics.pushgateway_url, job=job, registry=registry, timeout=5)
+        pushadd_to_gateway(settings.metrics.pushgateway_url, job=job, registry=registry, timeout=5)
     except OSError as exc:
         log.warning(
             "metrics for %s not pushed: Pushgateway %s unreachable (%s)",
@@ -73,3 +79,28 @@ def push_job_metrics(settings: Settings, job: str, registry: CollectorRegistry) 
         )
         return False
     return True
+
+
+def run_and_push(
+    settings: Settings,
+    job: str,
+    run: Callable[[], R],
+    counts: Callable[[R], Mapping[str, float]] | None = None,
+    window_end: datetime | None = None,
+) -> R:
+    """Run one batch job and push its figures whether it succeeds, reports a failure or raises.
+
+    A result with ``success`` False counts as a failed run; ``counts`` turns the result into rows
+    by kind; ``window_end`` is pushed only for a successful run (the window is then processed).
+    """
+    started = time.monotonic()
+    try:
+        result = run()
+    except Exception:
+        push_job_metrics(settings, job, build_registry(job, False, time.monotonic() - started))
+        raise
+    ok = bool(getattr(result, "success", True))
+    figures = counts(result) if counts is not None else None
+    registry = build_registry(job, ok, time.monotonic() - started, figures, window_end if ok else None)
+    push_job_metrics(settings, job, registry)
+    return result

@@ -149,6 +149,9 @@ class MetricsSettings(_Section):
     producer_port: int = 9201
     bronze_port: int = 9202
     pushgateway_url: str = "http://127.0.0.1:9091"
+    # `lakehouse dashboard`: the embedded stack's local dashboard page and how often it refreshes
+    dashboard_port: int = 8501
+    dashboard_refresh_s: float = Field(10.0, gt=0)
 
 
 class StackSettings(_Section):

@@ -20,6 +20,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 from pydantic import SecretStr
@@ -28,6 +29,7 @@ from infrastructure import services
 from infrastructure.services import SeaweedPorts, ServiceSpec, ServiceStartError
 from infrastructure.settings import CREDENTIALS_FILE, Settings, read_env_file
 
+RULES_DIR = Path(__file__).resolve().parents[1] / "monitoring" / "prometheus" / "rules"
 PROMETHEUS_TEMPLATE = (
     Path(__file__).resolve().parents[1] / "monitoring" / "prometheus" / "prometheus.embedded.yml"
 )
@@ -115,11 +117,37 @@ def prometheus_service(settings: Settings, paths: StackPaths) -> StackService | 
     return StackService(spec, url)
 
 
+def pushgateway_service(settings: Settings, paths: StackPaths) -> StackService | None:
+    """The Pushgateway batch jobs push to (Debian ``prometheus-pushgateway``), when installed.
+
+    It listens where ``metrics.pushgateway_url`` points, so jobs and Prometheus agree on one setting.
+    Pushed metrics persist in the data folder (Debian's default file is the system-wide
+    /var/lib/prometheus/pushgateway.data), so the last runs survive ``down``/``up``.
+    """
+    binary = shutil.which("prometheus-pushgateway")
+    if binary is None:
+        return None
+    host, port = settings.stack.host, services.url_port(settings.metrics.pushgateway_url)
+    url = f"http://{host}:{port}"
+    folder = paths.root / "pushgateway"
+    spec = ServiceSpec(
+        name="pushgateway",
+        argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}"),
+        log_file=paths.logs / "pushgateway.log",
+        cwd=folder,
+        host=host,
+        ready_ports=(port,),
+        ready_probe=lambda: services.http_ok(f"{url}/-/ready"),
+    )
+    return StackService(spec, url)
+
+
 # Order matters: services start in this order and stop in reverse.
 SERVICE_BUILDERS: list[Callable[[Settings, StackPaths], StackService | None]] = [
     kafka_service,
     seaweedfs_service,
     prometheus_service,
+    pushgateway_service,
 ]
 
 
@@ -136,7 +164,10 @@ def prometheus_config(settings: Settings, template: str) -> str:
     """The embedded Prometheus config: the template with this stack's metrics endpoints filled in."""
     m = settings.metrics
     return string.Template(template).substitute(
-        producer_target=f"{m.host}:{m.producer_port}", bronze_target=f"{m.host}:{m.bronze_port}"
+        producer_target=f"{m.host}:{m.producer_port}",
+        bronze_target=f"{m.host}:{m.bronze_port}",
+        pushgateway_target=urlsplit(m.pushgateway_url).netloc,
+        rules_dir=RULES_DIR,
     )
 
 
@@ -169,7 +200,12 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
             "prometheus_port": services.free_port(),
             "airflow_port": services.free_port(),
         },
-        "metrics": {"producer_port": services.free_port(), "bronze_port": services.free_port()},
+        "metrics": {
+            "producer_port": services.free_port(),
+            "bronze_port": services.free_port(),
+            "pushgateway_url": f"http://127.0.0.1:{services.free_port()}",
+            "dashboard_port": services.free_port(),
+        },
     }
     for key, value in overrides.items():
         values[key] = {**values[key], **value} if isinstance(value, dict) and key in values else value

@@ -52,6 +52,12 @@ class _FrameCollector(Collector):
         for kind, count in self.metrics.received.items():
             received.add_metric([kind], count)
         yield received
+        trades = CounterMetricFamily(
+            "coinbase_trades_received", "Trades read from the feed, by product", labels=["product"]
+        )
+        for product, count in self.metrics.trades.items():
+            trades.add_metric([product], count)
+        yield trades
         latency = self.metrics.latency
         family = HistogramMetricFamily(
             "coinbase_message_latency_seconds", "Receive time minus exchange time of each trade"
@@ -66,6 +72,8 @@ class IngestMetrics:
         r = self.registry
         # per-frame: updated without locks, exported by _FrameCollector
         self.received: dict[str, int] = dict.fromkeys(FRAME_TYPES, 0)
+        # per product; the pipeline seeds every configured product with 0 so a silent one shows
+        self.trades: dict[str, int] = {}
         self.latency = LatencyHistogram()
         r.register(_FrameCollector(self))
         self.produced = Counter(

@@ -43,6 +43,9 @@ class Pipeline:
         # resolved once: label lookups are too slow for the per-message path
         self._keys = {p: message_key("coinbase", p) for p in self.products}
         self._received = metrics.received
+        self._trades = metrics.trades
+        for product in self.products:
+            self._trades.setdefault(product, 0)
         self._observe_latency = metrics.latency.observe
         self._send = producer.send
 
@@ -60,6 +63,7 @@ class Pipeline:
             self._received["match"] += 1
             counts.trades += 1
             product = parsed.product_id
+            self._trades[product] += 1
             gap = self.continuity.observe_trade(product, parsed.trade_id)
             if self.continuity.seen(product, parsed.trade_id):
                 self._duplicate(product)

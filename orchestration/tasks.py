@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from infrastructure.job_metrics import build_registry, push_job_metrics
-from infrastructure.settings import Settings, get_settings
+from infrastructure.job_metrics import run_and_push
+from infrastructure.settings import get_settings
 
 log = logging.getLogger(__name__)
 BRONZE_POLL_S = 2.0
@@ -37,43 +36,23 @@ def summary(result: object) -> dict:
     }
 
 
-def _timed(
-    settings: Settings, job: str, run: Callable[[], object], counts: Callable[[object], dict], end=None
-):
-    """Run a job, push its metrics whether it succeeded or raised, and return its result."""
-    started = time.monotonic()
-    try:
-        result = run()
-    except Exception:
-        push_job_metrics(
-            settings, job, build_registry(job, False, time.monotonic() - started, window_end=end)
-        )
-        raise
-    ok = bool(getattr(result, "success", True))
-    push_job_metrics(settings, job, build_registry(job, ok, time.monotonic() - started, counts(result), end))
-    return result
-
-
 def silver(start: datetime | str, end: datetime | str) -> dict:
-    from processing.silver.run import run_silver
+    from processing.silver.run import SilverResult, run_silver
 
     settings = get_settings()
     window_start, window_end = as_utc(start), as_utc(end)
-    result = _timed(
-        settings, "silver", lambda: run_silver(settings, window_start, window_end),
-        lambda r: {"in": r.bronze_rows, "rejected": r.rejected, "duplicates": r.duplicates,
-                   "inserted": r.inserted, "replaced": r.replaced, "unchanged": r.unchanged},
-        window_end,
+    result = run_and_push(
+        settings, "silver", lambda: run_silver(settings, window_start, window_end), SilverResult.metric_counts, window_end
     )  # fmt: skip
     log.info("silver %s .. %s: %s", window_start, window_end, result)
     return summary(result)
 
 
 def gold(start: datetime | str, end: datetime | str) -> dict:
-    from processing.gold import run_gold
+    from processing.gold import GoldResult, run_gold
 
     settings = get_settings()
-    result = _timed(settings, "gold", lambda: run_gold(settings), lambda r: dict(r.statuses), as_utc(end))
+    result = run_and_push(settings, "gold", lambda: run_gold(settings), GoldResult.metric_counts, as_utc(end))
     log.info(result.summary())
     if not result.success:
         raise RuntimeError(result.summary())
@@ -87,7 +66,7 @@ def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
 
     settings = get_settings()
     window_start, window_end = as_utc(start), as_utc(end)
-    result = _timed(
+    result = run_and_push(
         settings, pipeline, lambda: run_quality(settings, window_start, window_end),
         lambda r: {"suites_failed": sum(not s.success for s in r.suites)}, window_end,
     )  # fmt: skip
@@ -114,7 +93,7 @@ def maintain(identifier: str) -> dict:
         return {OFFSETS_PROPERTY: encode_offsets(offsets)} if offsets else {}
 
     job = f"maintenance_{identifier.replace('.', '_')}"
-    result = _timed(
+    result = run_and_push(
         settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, snapshot_properties=carry_offsets),
         lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
                    "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,

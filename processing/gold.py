@@ -38,6 +38,10 @@ class GoldResult:
     failures: list[str] = field(default_factory=list)  # "node: message" for each failed node
     run_results: Path | None = None
 
+    def metric_counts(self) -> dict[str, int]:
+        """dbt nodes by status for the run's pushed metrics (``lakehouse_job_rows{kind=...}``)."""
+        return dict(self.statuses)
+
     def summary(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.statuses.items()))
         head = f"dbt build --target {self.target}: {'OK' if self.success else 'FAILED'} in {self.seconds:.1f}s ({counts})"
@@ -174,9 +178,14 @@ def run_gold(
 )
 def gold_command(full_refresh: bool, select: str | None, lookback_hours: int | None) -> None:
     """Build gold (dbt models + tests) for the current stack (settings: engine.query)."""
+    from infrastructure.job_metrics import run_and_push
     from infrastructure.settings import get_settings
 
-    result = run_gold(get_settings(), full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
+    settings = get_settings()
+    result = run_and_push(
+        settings, "gold", lambda: run_gold(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours),
+        GoldResult.metric_counts,
+    )  # fmt: skip
     click.echo(result.summary())
     if not result.success:
         raise SystemExit(1)

@@ -9,7 +9,6 @@ Pushgateway (``settings.metrics.pushgateway_url``); an unreachable gateway only 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +17,6 @@ import click
 
 from infrastructure.settings import Settings
 from quality.datasets import DATASETS, Dataset
-
-log = logging.getLogger(__name__)
 
 METRICS_JOB = "lakehouse_quality"
 DEFAULT_MAX_SILVER_LAG_S = 3600  # a window whose silver run has not caught up with bronze in an hour
@@ -136,15 +133,9 @@ def validate(frames: dict, suites: dict) -> tuple[list[SuiteResult], dict]:
 
 def push_metrics(settings: Settings, suites: list[SuiteResult], end: datetime) -> bool:
     """Push per-suite gauges; False (and a warning) when no gateway answers."""
-    from prometheus_client import push_to_gateway
+    from infrastructure.job_metrics import push_job_metrics
 
-    registry = metrics_registry(suites, end)
-    try:
-        push_to_gateway(settings.metrics.pushgateway_url, job=METRICS_JOB, registry=registry, timeout=5)
-    except OSError as exc:  # URLError is an OSError: no gateway yet is not a quality failure
-        log.warning("quality metrics not pushed to %s: %s", settings.metrics.pushgateway_url, exc)
-        return False
-    return True
+    return push_job_metrics(settings, METRICS_JOB, metrics_registry(suites, end))
 
 
 def metrics_registry(suites: list[SuiteResult], end: datetime):

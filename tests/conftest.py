@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.lakehouse",
     "tests.fixtures.gold",
     "tests.fixtures.bronze",
+    "tests.fixtures.monitoring",
 ]
 
 TIERS = ("unit", "integration", "e2e")

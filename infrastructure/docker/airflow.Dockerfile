@@ -17,8 +17,9 @@ RUN apt-get update \
 COPY --chown=airflow:root . /opt/lakehouse
 
 USER airflow
-# apache-airflow pinned to the image's own version so installing the project cannot upgrade it.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "pyspark==${SPARK_VERSION}" /opt/lakehouse
+# apache-airflow pinned to the image's own version so installing the project cannot upgrade it;
+# the statsd extra is the client behind AIRFLOW__METRICS__STATSD_ON (compose's statsd-exporter).
+RUN pip install --no-cache-dir "apache-airflow[statsd]==${AIRFLOW_VERSION}" "pyspark==${SPARK_VERSION}" /opt/lakehouse
 RUN sh /opt/lakehouse/infrastructure/spark/fetch-jars.sh \
       "$(python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
 ENV SPARK_CONF_DIR=/opt/lakehouse/infrastructure/spark/conf \

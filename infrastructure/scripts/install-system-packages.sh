@@ -8,6 +8,11 @@ declare -A NEEDED=(
   [prometheus]=prometheus
   [promtool]=prometheus
   [kcat]=kcat
+  # the embedded stack's Pushgateway (batch job metrics) and the dashboard's browser test
+  [prometheus-pushgateway]=prometheus-pushgateway
+  [chromium]=chromium
+  # tsc checks the Grafana dashboards against @grafana/schema (monitoring/grafana/schema-check)
+  [npm]=npm
   # validates docker-compose.yml offline (`docker-compose config`) in tests; needs no Docker engine
   [docker-compose]=docker-compose
 )

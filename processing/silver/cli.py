@@ -16,14 +16,18 @@ import click
 )
 def silver(start: str, end: str, engine: str | None) -> None:
     """Refine bronze rows ingested in [START, END) into silver.trades; re-running is a no-op."""
+    from infrastructure.job_metrics import run_and_push
     from infrastructure.settings import get_settings
-    from processing.silver.run import run_silver
+    from processing.silver.run import SilverResult, run_silver
     from processing.silver.spark_submit import SparkUnavailable
     from processing.silver.sql import Window
 
-    window = Window.parse(start, end)
+    window, settings = Window.parse(start, end), get_settings()
     try:
-        result = run_silver(get_settings(), window.start, window.end, engine=engine)  # type: ignore[arg-type]
+        result = run_and_push(
+            settings, "silver", lambda: run_silver(settings, window.start, window.end, engine=engine),  # type: ignore[arg-type]
+            SilverResult.metric_counts, window.end,
+        )  # fmt: skip
     except SparkUnavailable as exc:
         raise click.ClickException(f"the Spark engine needs the compose stack: {exc}") from None
     click.echo(result.summary())

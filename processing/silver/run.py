@@ -88,6 +88,14 @@ class SilverResult:
     def written(self) -> int:
         return self.inserted + self.replaced
 
+    def metric_counts(self) -> dict[str, int]:
+        """Rows by kind for the run's pushed metrics (``lakehouse_job_rows{kind=...}``)."""
+        return {
+            "in": self.bronze_rows, "out": self.written, "rejected": self.rejected,
+            "duplicates": self.duplicates, "inserted": self.inserted, "replaced": self.replaced,
+            "unchanged": self.unchanged,
+        }  # fmt: skip
+
     def to_json(self) -> str:
         values = dataclasses.asdict(self)
         values["start"], values["end"] = self.start.isoformat(), self.end.isoformat()

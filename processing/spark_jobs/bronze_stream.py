@@ -6,9 +6,14 @@ Run with ``spark-submit processing/spark_jobs/bronze_stream.py`` in the Spark im
 ``LAKEHOUSE_BRONZE__FLUSH_SECONDS`` (trigger interval) and ``LAKEHOUSE_BRONZE__FLUSH_ROWS``
 (at most this many Kafka records per micro-batch); checkpoints under ``LAKEHOUSE_DATA_DIR``.
 
-Shape: :func:`parse_kafka_records`, :func:`bronze_rows` and :func:`dead_letters` are pure DataFrame
-transforms (unit-tested on a static DataFrame shaped like the Kafka source's); :func:`write_batch`
-and :func:`main` are the thin I/O around them.
+Shape: :func:`parse_kafka_records`, :func:`bronze_rows`, :func:`dead_letters` and
+:func:`batch_figures` are pure DataFrame transforms (unit-tested on a static DataFrame shaped like
+the Kafka source's); :func:`write_batch` and :func:`main` are the thin I/O around them.
+
+Metrics: the driver serves the embedded writer's ``lakehouse_bronze_*`` series
+(:class:`processing.bronze.metrics.BronzeMetrics`) on ``LAKEHOUSE_METRICS__BRONZE_PORT``: rows and
+dead letters per micro-batch, write duration, freshness of the newest event, and per-partition
+consumer lag from the query's progress events (:func:`partition_lag`).
 
 Guarantees:
 - Validity is decided by ``Trade.from_wire``, the same parser every other consumer uses; bronze
@@ -25,6 +30,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
@@ -39,6 +45,8 @@ from processing.spark_jobs.session import build_session, spark_schema
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
+
+    from processing.bronze.metrics import BronzeMetrics
 
 QUERY_NAME = "bronze_stream"
 ERROR_COLUMN = "dlq_reason"
@@ -156,6 +164,34 @@ def dead_letters(parsed: DataFrame, dlq_topic: str) -> DataFrame:
     )
 
 
+def batch_figures(parsed: DataFrame) -> tuple[int, int, float | None]:
+    """(valid trades, dead letters, newest valid event time as epoch seconds or None), in one pass."""
+    from pyspark.sql import functions as F
+
+    valid = F.col(ERROR_COLUMN).isNull()
+    row = parsed.agg(
+        F.count(F.when(valid, 1)).alias("valid"),
+        F.count(F.when(~valid, 1)).alias("rejected"),
+        # epoch microseconds: independent of the session's time zone
+        F.max(F.when(valid, F.unix_micros(F.col("event_time")))).alias("newest_us"),
+    ).first()
+    newest = None if row["newest_us"] is None else row["newest_us"] / 1e6
+    return row["valid"], row["rejected"], newest
+
+
+def partition_lag(end_offset: str | None, latest_offset: str | None, topic: str) -> dict[int, int]:
+    """Messages per partition the query has not read yet, from a progress event's Kafka source offsets.
+
+    ``'{"crypto.trades":{"0":120,"1":80}}'``, ``'{"crypto.trades":{"0":150,"1":80}}'`` -> ``{0: 30, 1: 0}``
+    (no offsets yet -> ``{}``).
+    """
+    if not end_offset or not latest_offset:
+        return {}
+    ends = orjson.loads(end_offset).get(topic, {})
+    latest = orjson.loads(latest_offset).get(topic, {})
+    return {int(p): max(0, int(latest[p]) - int(ends.get(p, 0))) for p in latest}
+
+
 def batch_committed(spark: SparkSession, table: str, query: str, batch_id: int) -> bool:
     """True if an earlier attempt of this micro-batch already appended to ``table``."""
     found = spark.sql(
@@ -166,9 +202,12 @@ def batch_committed(spark: SparkSession, table: str, query: str, batch_id: int) 
     return not found.isEmpty()
 
 
-def write_batch(batch: DataFrame, batch_id: int, settings: Settings, table: str) -> None:
+def write_batch(
+    batch: DataFrame, batch_id: int, settings: Settings, table: str, metrics: BronzeMetrics | None = None
+) -> None:
     """Dead letters to Kafka first, then one idempotent append of the valid trades to bronze."""
     parsed = parse_kafka_records(batch).persist()
+    started = time.monotonic()
     try:
         rejected = dead_letters(parsed, settings.kafka.dlq_topic)
         if not rejected.isEmpty():
@@ -190,14 +229,54 @@ def write_batch(batch: DataFrame, batch_id: int, settings: Settings, table: str)
                 .option(f"snapshot-property.{SUMMARY_BATCH}", str(batch_id))
                 .append()
             )
+            if metrics is not None:
+                record_batch(metrics, parsed, time.monotonic() - started)
     finally:
         parsed.unpersist()
 
 
+def record_batch(metrics: BronzeMetrics, parsed: DataFrame, duration_s: float) -> None:
+    """Count one committed micro-batch (a replayed, already-committed batch is not counted twice)."""
+    valid, rejected, newest = batch_figures(parsed)
+    metrics.rows_written.inc(valid)
+    metrics.dead_letters.inc(rejected)
+    metrics.batches.inc()
+    metrics.commit_duration.observe(duration_s)
+    if newest is not None and not newest <= metrics.newest_event_epoch_s:
+        metrics.newest_event_epoch_s = newest  # NaN before the first batch: `not <=` takes it
+
+
+def lag_listener(metrics: BronzeMetrics, topic: str):
+    """A streaming query listener that sets the per-partition lag gauge from each progress event."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class LagListener(StreamingQueryListener):
+        def onQueryStarted(self, event) -> None:
+            pass
+
+        def onQueryProgress(self, event) -> None:
+            for source in event.progress.sources:
+                for partition, lag in partition_lag(source.endOffset, source.latestOffset, topic).items():
+                    metrics.lag.labels(partition=str(partition)).set(lag)
+
+        def onQueryIdle(self, event) -> None:
+            pass
+
+        def onQueryTerminated(self, event) -> None:
+            pass
+
+    return LagListener()
+
+
 def main(settings: Settings | None = None) -> None:
+    from processing.bronze.metrics import BronzeMetrics
+
     settings = settings or get_settings()
     spark = build_session(settings, QUERY_NAME)
     table = f"{settings.catalog.name}.{BRONZE_TRADES.identifier}"
+    metrics = BronzeMetrics()
+    metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
+    spark.streams.addListener(lag_listener(metrics, settings.kafka.trades_topic))
     records = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
@@ -210,7 +289,7 @@ def main(settings: Settings | None = None) -> None:
     )
     query = (
         records.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(lambda batch, batch_id: write_batch(batch, batch_id, settings, table))
+        .foreachBatch(lambda batch, batch_id: write_batch(batch, batch_id, settings, table, metrics))
         .option("checkpointLocation", str(settings.data_dir / "checkpoints" / QUERY_NAME))
         .trigger(processingTime=f"{settings.bronze.flush_seconds} seconds")
         .start()

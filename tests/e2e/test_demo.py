@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from infrastructure.settings import ENV_PREFIX, to_environment
 from tests.fixtures.bronze import produce_trades
 
 TRADES = 2_000
+SCRAPE_WAIT_S = 60
+
+
+def scraped(settings, expr: str) -> list[dict]:
+    """The embedded Prometheus' answer to ``expr`` once it is not empty (bounded wait)."""
+    from monitoring.dashboard.data import prometheus_get
+
+    url = f"http://{settings.stack.host}:{settings.stack.prometheus_port}"
+    deadline = time.monotonic() + SCRAPE_WAIT_S
+    while not (result := prometheus_get(url, "/api/v1/query", {"query": expr})["result"]):
+        assert time.monotonic() < deadline, f"{expr}: nothing after {SCRAPE_WAIT_S} s"
+        time.sleep(1)
+    return result
 
 
 def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
@@ -77,6 +91,10 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         # the schedule starts at the hour this stack was set up, persisted
         assert (home / "start_date").read_text().strip().startswith(f"{hour:%Y-%m-%d}")
         assert {s.state for s in supervisor.status(settings)} == {"healthy"}
+        # the hourly run's tasks pushed their metrics; the stack's Prometheus scraped the gateway
+        pushed = scraped(settings, 'lakehouse_job_last_success{job=~"silver|gold|crypto_hourly"} == 1')
+        assert {r["metric"]["job"] for r in pushed} == {"silver", "gold", "crypto_hourly"}, pushed
+        assert scraped(settings, "lakehouse_quality_suite_success == 1"), "quality suites not scraped"
         again = subprocess.run(
             [services.venv_bin("lakehouse"), "up", "--airflow"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,

@@ -139,3 +139,57 @@ def test_error_column_is_null_exactly_for_valid_rows(spark: SparkSession) -> Non
     parsed = parse_kafka_records(records(spark, [orjson.dumps(trade(1)), b"{}"]), ingest_time=F.lit(INGEST))
     reasons = [r[ERROR_COLUMN] for r in parsed.orderBy("kafka_offset").collect()]
     assert reasons[0] is None and reasons[1].startswith("missing fields")
+
+
+def test_batch_figures_count_every_record_once_and_find_the_newest_event(spark: SparkSession) -> None:
+    from processing.bronze.metrics import BronzeMetrics
+    from processing.spark_jobs.bronze_stream import batch_figures, record_batch
+
+    newest = datetime(2024, 5, 1, 12, 0, 7, 250000, tzinfo=UTC)
+    values = [orjson.dumps(trade(1)), orjson.dumps(trade(2) | {"event_time": newest.isoformat()}), b"{}"]
+    parsed = parse_kafka_records(records(spark, values), ingest_time=F.lit(INGEST))
+    assert batch_figures(parsed) == (2, 1, newest.timestamp())
+
+    metrics = BronzeMetrics()
+    record_batch(metrics, parsed, 0.5)
+    record_batch(metrics, parsed, 0.25)
+    value = metrics.registry.get_sample_value
+    assert value("lakehouse_bronze_rows_written_total") == 4
+    assert value("lakehouse_bronze_dead_letters_total") == 2
+    assert value("lakehouse_bronze_batches_total") == 2
+    assert value("lakehouse_bronze_commit_duration_seconds_sum") == 0.75
+    assert metrics.newest_event_epoch_s == newest.timestamp()
+
+
+def test_a_batch_of_dead_letters_only_keeps_the_freshness_unset(spark: SparkSession) -> None:
+    from processing.spark_jobs.bronze_stream import batch_figures
+
+    parsed = parse_kafka_records(records(spark, [b"{}", None]), ingest_time=F.lit(INGEST))
+    assert batch_figures(parsed) == (0, 2, None)
+
+
+def test_partition_lag_from_kafka_source_progress_offsets() -> None:
+    from processing.spark_jobs.bronze_stream import partition_lag
+
+    end = orjson.dumps({TOPIC: {"0": 120, "1": 80}}).decode()
+    latest = orjson.dumps({TOPIC: {"0": 150, "1": 80, "2": 5}}).decode()
+    assert partition_lag(end, latest, TOPIC) == {0: 30, 1: 0, 2: 5}
+    assert partition_lag(None, latest, TOPIC) == {}
+    assert partition_lag(end, latest, "other.topic") == {}
+
+
+def test_the_lag_listener_sets_the_gauge_per_partition() -> None:
+    from types import SimpleNamespace
+
+    from processing.bronze.metrics import BronzeMetrics
+    from processing.spark_jobs.bronze_stream import lag_listener
+
+    metrics = BronzeMetrics()
+    source = SimpleNamespace(  # the two fields of pyspark's SourceProgress the listener reads
+        endOffset=orjson.dumps({TOPIC: {"0": 7}}).decode(),
+        latestOffset=orjson.dumps({TOPIC: {"0": 19}}).decode(),
+    )
+    lag_listener(metrics, TOPIC).onQueryProgress(SimpleNamespace(progress=SimpleNamespace(sources=[source])))
+    assert (
+        metrics.registry.get_sample_value("lakehouse_bronze_consumer_lag_messages", {"partition": "0"}) == 12
+    )

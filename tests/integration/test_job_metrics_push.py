@@ -1,0 +1,88 @@
+"""Batch jobs' per-run metrics through a real Pushgateway: a failed run after a good one keeps the
+last success time and the last window processed (so staleness alerts keep counting), and Prometheus
+scrapes what was pushed."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from infrastructure import services, supervisor
+from infrastructure.job_metrics import build_registry, push_job_metrics, run_and_push
+
+JOB = "obs_test_job"  # a job of its own: the session's Prometheus also serves the dashboard tests
+WINDOW_END = datetime(2026, 11, 22, 5, tzinfo=UTC)
+
+
+def gateway_samples(url: str, job: str) -> dict[tuple[str, str], float]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, sample.labels.get("kind", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("job") == job and sample.name.startswith("lakehouse_job_")
+    }
+
+
+def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_prometheus) -> None:
+    settings = observed_prometheus.settings
+    url = settings.metrics.pushgateway_url
+    good = SimpleNamespace(success=True, rows=7)
+    assert run_and_push(settings, JOB, lambda: good, lambda r: {"out": r.rows}, WINDOW_END) is good
+    after_good = gateway_samples(url, JOB)
+    assert after_good[("lakehouse_job_last_success", "")] == 1
+    assert after_good[("lakehouse_job_rows", "out")] == 7
+    assert after_good[("lakehouse_job_window_end_timestamp_seconds", "")] == WINDOW_END.timestamp()
+
+    def broken() -> None:
+        raise RuntimeError("catalog unreachable")
+
+    later = datetime(2026, 11, 22, 6, tzinfo=UTC)
+    with pytest.raises(RuntimeError, match="catalog unreachable"):
+        run_and_push(settings, JOB, broken, window_end=later)
+    after_failure = gateway_samples(url, JOB)
+    assert after_failure[("lakehouse_job_last_success", "")] == 0
+    assert (
+        after_failure[("lakehouse_job_last_run_timestamp_seconds", "")]
+        >= (after_good[("lakehouse_job_last_run_timestamp_seconds", "")])
+    )
+    kept = ("lakehouse_job_last_success_timestamp_seconds", "lakehouse_job_window_end_timestamp_seconds")
+    assert {name: after_failure[(name, "")] for name in kept} == {
+        name: after_good[(name, "")] for name in kept
+    }
+
+    # a result that reports failure (gold's dbt build) is a failed run too, without raising
+    run_and_push(settings, JOB, lambda: SimpleNamespace(success=False), window_end=later)
+    assert (
+        gateway_samples(url, JOB)[("lakehouse_job_window_end_timestamp_seconds", "")]
+        == WINDOW_END.timestamp()
+    )
+
+    found = observed_prometheus.wait_for(f'lakehouse_job_last_success{{job="{JOB}"}} == 0')
+    assert found[0]["metric"]["job"] == JOB  # honor_labels: the pushed job label, not "pushgateway"
+
+
+def test_the_embedded_pushgateway_keeps_pushed_runs_across_a_restart(tmp_path) -> None:
+    settings = supervisor.settings_on_free_ports(tmp_path)
+    gateway = supervisor.pushgateway_service(settings, supervisor.StackPaths(tmp_path))
+    assert gateway, "prometheus-pushgateway missing: run make setup"
+    proc = services.start(gateway.spec)
+    try:
+        services.wait_ready(gateway.spec, proc, 30)
+        assert push_job_metrics(settings, "gold", build_registry("gold", True, 3.0, window_end=WINDOW_END))
+    finally:
+        services.stop(proc.pid)  # SIGTERM: the gateway writes its persistence file on the way out
+    assert (tmp_path / "pushgateway" / "metrics.data").is_file()
+    proc = services.start(gateway.spec)
+    try:
+        services.wait_ready(gateway.spec, proc, 30)
+        samples = gateway_samples(gateway.url, "gold")
+    finally:
+        services.stop(proc.pid)
+    assert samples[("lakehouse_job_last_success", "")] == 1
+    assert samples[("lakehouse_job_window_end_timestamp_seconds", "")] == WINDOW_END.timestamp()
