@@ -43,8 +43,7 @@ INT64_RANGE = range(-(2**63), 2**63)
 # the text forms the fast path vouches for (RE2 syntax, checked column-wise by Arrow). A plain
 # decimal without redundant leading zeros is its own format_decimal(Decimal(text)); a time of this
 # shape means the same instant to Arrow's parser and to Python's. Anything else takes the checked path.
-PLAIN_DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
-NONZERO = r"[1-9]"
+POSITIVE_PLAIN_DECIMAL = r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)$"
 CANONICAL_TIME = r"^[12][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
 
 TopicPartition = tuple[str, int]
@@ -202,15 +201,13 @@ def _vouched_table(
 ) -> tuple[pa.Table, list[int]]:
     """Bronze rows for the messages whose text the fast path vouches for, and the positions of the
     others. Raises an Arrow error for a value no column can hold."""
-    text = [pa.array(list(map(getter, wires)), type=kind) for getter, kind in _WIRE_COLUMNS]
+    text = [pa.array(map(getter, wires), type=kind, size=len(wires)) for getter, kind in _WIRE_COLUMNS]
     exchange, product_id, _trade_id, price, size, side, event_time, receive_time, _sequence, source, raw = (
         text
     )
     vouched = _all(
-        pc.match_substring_regex(price, PLAIN_DECIMAL),
-        pc.match_substring_regex(price, NONZERO),
-        pc.match_substring_regex(size, PLAIN_DECIMAL),
-        pc.match_substring_regex(size, NONZERO),
+        pc.match_substring_regex(price, POSITIVE_PLAIN_DECIMAL),
+        pc.match_substring_regex(size, POSITIVE_PLAIN_DECIMAL),
         pc.match_substring_regex(event_time, CANONICAL_TIME),
         pc.match_substring_regex(receive_time, CANONICAL_TIME),
         pc.is_in(side, value_set=_SIDES),
@@ -251,6 +248,7 @@ class Batch:
     tables: list[pa.Table] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
     next_offsets: Offsets = field(default_factory=dict)
+    first_offsets: Offsets = field(default_factory=dict)  # of the first message per partition
     opened_at: float | None = None  # monotonic time of the first message
     rows: int = 0
 
@@ -260,12 +258,12 @@ class Batch:
             return []
         if self.opened_at is None:
             self.opened_at = now
-        # the last message of each partition wins: a partition is consumed in offset order
-        last = dict(
-            zip(zip(consumed.topics, consumed.partitions, strict=True), consumed.offsets, strict=True)
-        )
-        for tp, offset in last.items():
+        # a partition is consumed in offset order: its last message here is its newest
+        keys = list(zip(consumed.topics, consumed.partitions, strict=True))
+        for tp, offset in dict(zip(keys, consumed.offsets, strict=True)).items():
             self.next_offsets[tp] = offset + 1
+        for tp, offset in dict(zip(reversed(keys), reversed(consumed.offsets), strict=True)).items():
+            self.first_offsets[tp] = min(offset, self.first_offsets.get(tp, offset))
         table, poison = decode_columns(consumed, ingest_time)
         if table.num_rows:
             self.tables.append(table)
@@ -285,12 +283,16 @@ class Batch:
 
     def without_covered(self, recorded: Mapping[TopicPartition, int]) -> Batch:
         """The part of this batch the table does not hold yet (another writer may have appended some)."""
-        covered = {tp: n for tp, n in recorded.items() if tp in self.next_offsets}
+        # only partitions where the table reaches into this batch need their rows filtered
+        covered = {
+            tp: n for tp, n in recorded.items() if tp in self.first_offsets and self.first_offsets[tp] < n
+        }
         tables = [t.filter(_fresh(t, covered)) for t in self.tables] if covered else list(self.tables)
         return Batch(
             tables=[t for t in tables if t.num_rows],
             poison=[x for x in self.poison if x.message.offset >= covered.get(x.origin[:2], 0)],
             next_offsets={tp: n for tp, n in self.next_offsets.items() if n > recorded.get(tp, 0)},
+            first_offsets={tp: max(n, recorded.get(tp, 0)) for tp, n in self.first_offsets.items()},
             opened_at=self.opened_at,
             rows=sum(t.num_rows for t in tables),
         )

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion.events import WIRE_FIELDS, format_decimal
 from processing.bronze import rows as rows_module
 from processing.bronze.rows import (
+    POSITIVE_PLAIN_DECIMAL,
     Batch,
     Consumed,
     Message,
@@ -140,3 +142,35 @@ def test_batches_of_many_messages_keep_offsets_and_poison() -> None:
     assert len(batch) == 100 and batch.rows == 99
     assert batch.next_offsets == {("t", 0): 100}
     assert batch.newest_event_time() == synthetic_trade(99).event_time
+
+
+def test_the_fast_path_vouches_only_for_positive_plain_decimals() -> None:
+    vouched = [
+        "1",
+        "10",
+        "10.00",
+        "0.5",
+        "0.000000000000000001",
+        "91234.56",
+        "123456789012345678901234567890.1",
+    ]
+    refused = [
+        "0",
+        "0.0",
+        "0.",
+        ".5",
+        "1.",
+        "00.5",
+        "01",
+        "-1",
+        "+1",
+        "1e5",
+        "1E-8",
+        " 1",
+        "1 ",
+        "",
+        "NaN",
+        "1_0",
+    ]
+    matches = pc.match_substring_regex(pa.array(vouched + refused), POSITIVE_PLAIN_DECIMAL).to_pylist()
+    assert matches == [True] * len(vouched) + [False] * len(refused)

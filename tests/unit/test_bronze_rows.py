@@ -97,6 +97,9 @@ def test_without_covered_drops_what_the_table_already_holds() -> None:
     assert [p.origin for p in pending.poison] == [("t", 0, 10)]
     assert pending.next_offsets == {("t", 0): 11}
     assert not batch.without_covered({("t", 0): 11, ("t", 1): 10}).next_offsets
+    # a table that does not reach into the batch leaves its rows as they are (no filtering)
+    untouched = batch.without_covered({("t", 0): 0, ("other", 0): 5})
+    assert untouched.tables == batch.tables and untouched.rows == 20 and len(untouched.poison) == 1
 
 
 def test_offsets_round_trip_and_only_move_forward() -> None:
