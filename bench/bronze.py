@@ -37,7 +37,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
-from processing.bronze.writer import RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
+from processing.bronze.writer import FETCH_LIMITS, RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
 from tests.fixtures.bronze import produce, synthetic_trade
 
 APPEND_ROWS = 50_000
@@ -52,6 +52,7 @@ class RssSampler(threading.Thread):
         self.pids: dict[int, str] = {}
         self.peak = 0
         self.peaks: dict[str, int] = {}
+        self.latest: dict[str, int] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -65,6 +66,7 @@ class RssSampler(threading.Thread):
                     continue
                 total += rss
                 self.peaks[name] = max(self.peaks.get(name, 0), rss)
+                self.latest[name] = rss
             self.peak = max(self.peak, total)
 
     def report(self) -> str:
@@ -94,6 +96,7 @@ def raw_consume(settings: Settings, n: int) -> tuple[float, float]:
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": "bench-raw-consume",
             "receive.message.max.bytes": RECEIVE_MAX_BYTES,  # as the writer (see there)
+            **FETCH_LIMITS,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
@@ -235,11 +238,16 @@ def main() -> None:
         started = time.perf_counter()
         produce(settings, ((t.key, t.to_wire()) for t in map(synthetic_trade, range(args.trades))))
         print(f"produced {args.trades:,} trades in {time.perf_counter() - started:.1f} s")
+        time.sleep(1.0)  # a fresh sample: noida-db keeps the topic in memory
+        print(
+            f"  broker RSS at rest with them in the topic: {sampler.latest.get('kafka', 0) / 2**20:,.0f} MiB"
+        )
 
         consume_rate, consume_cpu = raw_consume(settings, args.trades)
         print(
             f"baseline A  raw consume          {consume_rate:>10,.0f} rows/s  {consume_cpu:6.2f} CPU µs/row"
         )
+        print(f"  broker RSS peak so far: {sampler.peaks.get('kafka', 0) / 2**20:,.0f} MiB")
         append_rate, append_cpu = raw_append(settings, args.trades)
         print(f"baseline B  raw pyiceberg append {append_rate:>10,.0f} rows/s  {append_cpu:6.2f} CPU µs/row")
         bronze_rate, bronze_cpu, snapshots, files = bronze_throughput(settings, args.trades)
