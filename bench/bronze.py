@@ -36,8 +36,8 @@ from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
-from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Message, decode_offsets
-from processing.bronze.writer import RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
+from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
+from processing.bronze.writer import FETCH_LIMITS, RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
 from tests.fixtures.bronze import produce, synthetic_trade
 
 APPEND_ROWS = 50_000
@@ -52,6 +52,7 @@ class RssSampler(threading.Thread):
         self.pids: dict[int, str] = {}
         self.peak = 0
         self.peaks: dict[str, int] = {}
+        self.latest: dict[str, int] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -65,6 +66,7 @@ class RssSampler(threading.Thread):
                     continue
                 total += rss
                 self.peaks[name] = max(self.peaks.get(name, 0), rss)
+                self.latest[name] = rss
             self.peak = max(self.peak, total)
 
     def report(self) -> str:
@@ -75,18 +77,32 @@ def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds > 0 else float("nan")
 
 
-def raw_consume(settings: Settings, n: int) -> float:
+class Clock:
+    """Wall time and this process's CPU time (all threads, librdkafka's included) since start: CPU
+    per row is far less sensitive than wall time to other work on a shared machine."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def measure(self, rows: int) -> tuple[float, float]:
+        """(rows/s, CPU µs per row)."""
+        cpu = time.process_time() - self.cpu
+        return rate(rows, time.perf_counter() - self.wall), cpu / rows * 1e6 if rows else float("nan")
+
+
+def raw_consume(settings: Settings, n: int) -> tuple[float, float]:
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": "bench-raw-consume",
             "receive.message.max.bytes": RECEIVE_MAX_BYTES,  # as the writer (see there)
+            **FETCH_LIMITS,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
     consumer.subscribe([settings.kafka.trades_topic])
-    seen, size, started = 0, 0, time.perf_counter()
+    seen, size, clock = 0, 0, Clock()
     try:
         while seen < n:
             for m in consumer.consume(num_messages=5_000, timeout=1.0):
@@ -95,10 +111,10 @@ def raw_consume(settings: Settings, n: int) -> float:
                     size += len(m.value())
     finally:
         consumer.close()
-    return rate(seen, time.perf_counter() - started)
+    return clock.measure(seen)
 
 
-def raw_append(settings: Settings, n: int) -> float:
+def raw_append(settings: Settings, n: int) -> tuple[float, float]:
     """pyiceberg appends of pre-built Arrow batches (same rows, same schema and partitioning)."""
     catalog = load_catalog(settings)
     catalog.create_namespace_if_not_exists("bench")
@@ -112,30 +128,34 @@ def raw_append(settings: Settings, n: int) -> float:
     arrows = []
     for start in range(0, n, APPEND_ROWS):
         batch = Batch()
-        for i in range(start, min(n, start + APPEND_ROWS)):
-            batch.add(Message("t", 0, i, 0, None, synthetic_trade(i).to_wire()), now, 0.0)
+        ids = range(start, min(n, start + APPEND_ROWS))
+        batch.add(
+            Consumed.of([Message("t", 0, i, 0, None, synthetic_trade(i).to_wire()) for i in ids]), now, 0.0
+        )
         arrows.append(batch.to_arrow())
-    started = time.perf_counter()
+    clock = Clock()
     for arrow in arrows:
         table.append(arrow)
-    return rate(n, time.perf_counter() - started)
+    return clock.measure(n)
 
 
-def bronze_throughput(settings: Settings, n: int) -> tuple[float, int, int]:
+def bronze_throughput(settings: Settings, n: int) -> tuple[float, float, int, int]:
+    """The writer in a thread of this process; its CPU per row includes this thread's polling of the
+    table once a second."""
     table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
     writer = BronzeWriter(settings)
     stop = threading.Event()
-    started = time.perf_counter()
+    clock = Clock()
     thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
     thread.start()
     while sum(table_offsets(table.refresh()).values()) < n:
         time.sleep(1.0)  # the writer shares this interpreter: poll gently
-    elapsed = time.perf_counter() - started
+    rows_per_s, cpu_us = clock.measure(n)
     stop.set()
     thread.join(60)
     table.refresh()
     summary = table.current_snapshot().summary.additional_properties
-    return rate(n, elapsed), len(table.snapshots()), int(summary.get("total-data-files", 0))
+    return rows_per_s, cpu_us, len(table.snapshots()), int(summary.get("total-data-files", 0))
 
 
 def steady_freshness(settings: Settings, workdir: Path, per_s: int, seconds: float, sampler: RssSampler):
@@ -218,14 +238,21 @@ def main() -> None:
         started = time.perf_counter()
         produce(settings, ((t.key, t.to_wire()) for t in map(synthetic_trade, range(args.trades))))
         print(f"produced {args.trades:,} trades in {time.perf_counter() - started:.1f} s")
+        time.sleep(1.0)  # a fresh sample: noida-db keeps the topic in memory
+        print(
+            f"  broker RSS at rest with them in the topic: {sampler.latest.get('kafka', 0) / 2**20:,.0f} MiB"
+        )
 
-        consume_rate = raw_consume(settings, args.trades)
-        print(f"baseline A  raw consume          {consume_rate:>10,.0f} rows/s")
-        append_rate = raw_append(settings, args.trades)
-        print(f"baseline B  raw pyiceberg append {append_rate:>10,.0f} rows/s")
-        bronze_rate, snapshots, files = bronze_throughput(settings, args.trades)
+        consume_rate, consume_cpu = raw_consume(settings, args.trades)
+        print(
+            f"baseline A  raw consume          {consume_rate:>10,.0f} rows/s  {consume_cpu:6.2f} CPU µs/row"
+        )
+        print(f"  broker RSS peak so far: {sampler.peaks.get('kafka', 0) / 2**20:,.0f} MiB")
+        append_rate, append_cpu = raw_append(settings, args.trades)
+        print(f"baseline B  raw pyiceberg append {append_rate:>10,.0f} rows/s  {append_cpu:6.2f} CPU µs/row")
+        bronze_rate, bronze_cpu, snapshots, files = bronze_throughput(settings, args.trades)
         slower = min(consume_rate, append_rate)
-        print(f"bronze      writer               {bronze_rate:>10,.0f} rows/s")
+        print(f"bronze      writer               {bronze_rate:>10,.0f} rows/s  {bronze_cpu:6.2f} CPU µs/row")
         print(f"ratio to the slower baseline     {bronze_rate / slower:>10.2f}")
         print(
             f"created: {snapshots} snapshots, {files} data files (flush_rows {settings.bronze.flush_rows:,})"

@@ -121,7 +121,7 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
         """
         try:
             wire = _WIRE_DECODER.decode(value)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
             return cls._from_wire_checked(value)
         if wire.event_time.tzinfo is None or wire.receive_time.tzinfo is None:
             return cls._from_wire_checked(value)  # it names the naive field
@@ -186,7 +186,7 @@ def load_json_object(value: bytes | str) -> dict:
     """A JSON object, or ``InvalidTrade`` saying why not (shared by every parser of raw input)."""
     try:
         obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:  # orjson raises the latter for bad UTF-8
         raise InvalidTrade(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")

@@ -13,6 +13,7 @@ from processing.bronze.rows import (
     ARROW_SCHEMA,
     OFFSETS_PROPERTY,
     Batch,
+    Consumed,
     Message,
     decode_offsets,
     encode_offsets,
@@ -45,7 +46,7 @@ def message(offset: int, value: bytes | None, partition: int = 0) -> Message:
 
 def test_rows_carry_kafka_lineage_and_exact_decimal_strings() -> None:
     batch = Batch()
-    assert batch.add(message(7, trade(1).to_wire()), NOW, now=0.0) is None
+    assert batch.add(Consumed.of([message(7, trade(1).to_wire())]), NOW, now=0.0) == []
     table = batch.to_arrow()
     assert table.schema == ARROW_SCHEMA
     row = table.to_pylist()[0]
@@ -63,37 +64,42 @@ def test_arrow_schema_is_the_table_contract() -> None:
 
 def test_poison_is_kept_with_its_reason_and_its_offset_is_covered() -> None:
     batch = Batch()
-    poison = batch.add(message(3, b"{not json"), NOW, now=0.0)
-    tomb = batch.add(message(4, None), NOW, now=0.0)
-    assert poison is not None and poison.reason.startswith("not JSON")
-    assert tomb is not None and "tombstone" in tomb.reason
+    poison, tomb = batch.add(Consumed.of([message(3, b"{not json"), message(4, None)]), NOW, now=0.0)
+    assert poison.reason.startswith("not JSON")
+    assert "tombstone" in tomb.reason
     assert poison.origin == ("t", 0, 3)
-    assert batch.rows == [] and len(batch.poison) == 2
+    assert batch.rows == 0 and batch.to_arrow().num_rows == 0 and len(batch.poison) == 2
     assert batch.next_offsets == {("t", 0): 5}
 
 
 def test_flush_is_due_on_rows_or_age() -> None:
     batch = Batch()
     assert not batch.due(2, 5.0, now=100.0)
-    batch.add(message(0, trade(1).to_wire()), NOW, now=100.0)
+    batch.add(Consumed.of([message(0, trade(1).to_wire())]), NOW, now=100.0)
     assert not batch.due(2, 5.0, now=101.0)
     assert batch.due(2, 5.0, now=105.0)
-    batch.add(message(1, trade(2).to_wire()), NOW, now=101.0)
+    batch.add(Consumed.of([message(1, trade(2).to_wire())]), NOW, now=101.0)
     assert batch.due(2, 5.0, now=101.0)
 
 
 def test_without_covered_drops_what_the_table_already_holds() -> None:
     batch = Batch()
     for offset in range(10):
-        batch.add(message(offset, trade(offset).to_wire(), partition=0), NOW, now=0.0)
-        batch.add(message(offset, trade(offset, "ETH-USD").to_wire(), partition=1), NOW, now=0.0)
-    batch.add(message(10, b"[]", partition=0), NOW, now=0.0)
-    pending = batch.without_covered({("t", 0): 6, ("t", 1): 10})
-    assert sorted(r[13] for r in pending.rows) == [6, 7, 8, 9]
-    assert {r[12] for r in pending.rows} == {0}
+        batch.add(Consumed.of([message(offset, trade(offset).to_wire(), partition=0)]), NOW, now=0.0)
+        batch.add(
+            Consumed.of([message(offset, trade(offset, "ETH-USD").to_wire(), partition=1)]), NOW, now=0.0
+        )
+    batch.add(Consumed.of([message(10, b"[]", partition=0)]), NOW, now=0.0)
+    pending = batch.without_covered({("t", 0): 6, ("t", 1): 10, ("other", 0): 99})
+    rows = pending.to_arrow()
+    assert sorted(rows["kafka_offset"].to_pylist()) == [6, 7, 8, 9] and pending.rows == 4
+    assert set(rows["kafka_partition"].to_pylist()) == {0}
     assert [p.origin for p in pending.poison] == [("t", 0, 10)]
     assert pending.next_offsets == {("t", 0): 11}
     assert not batch.without_covered({("t", 0): 11, ("t", 1): 10}).next_offsets
+    # a table that does not reach into the batch leaves its rows as they are (no filtering)
+    untouched = batch.without_covered({("t", 0): 0, ("other", 0): 5})
+    assert untouched.tables == batch.tables and untouched.rows == 20 and len(untouched.poison) == 1
 
 
 def test_offsets_round_trip_and_only_move_forward() -> None:
@@ -118,7 +124,7 @@ def test_recorded_offsets_come_from_the_newest_snapshot_that_has_them() -> None:
 
 def test_arrow_table_types_match_timestamptz() -> None:
     batch = Batch()
-    batch.add(message(0, trade(1).to_wire()), NOW, now=0.0)
+    batch.add(Consumed.of([message(0, trade(1).to_wire())]), NOW, now=0.0)
     assert batch.to_arrow().schema.field("event_time").type == pa.timestamp("us", tz="UTC")
 
 
@@ -127,6 +133,6 @@ def test_arrow_batches_follow_the_table_sort_order() -> None:
     for offset, (trade_id, product) in enumerate(
         [(3, "ETH-USD"), (1, "BTC-USD"), (2, "ETH-USD"), (0, "BTC-USD")]
     ):
-        batch.add(message(offset, trade(trade_id, product).to_wire()), NOW, now=0.0)
+        batch.add(Consumed.of([message(offset, trade(trade_id, product).to_wire())]), NOW, now=0.0)
     rows = batch.to_arrow().to_pylist()
     assert [r["product_id"] for r in rows] == ["BTC-USD", "BTC-USD", "ETH-USD", "ETH-USD"]
