@@ -7,7 +7,7 @@
   backfilled hour); anything older needs `lakehouse gold --full-refresh`.
 #}
 {% macro touched_minutes(trades_relation) -%}
-    select distinct exchange, product_id, {{ dbt.date_trunc('minute', 'event_time') }} as candle_start
+    select distinct exchange, product_id, {{ bucket_start('minute', 'event_time') }} as candle_start
     from {{ trades_relation }}
     where ingest_time > (
         select {{ dbt.dateadd('hour', -1 * var('late_data_lookback_hours'), 'max(max_ingest_time)') }}
@@ -24,7 +24,7 @@
     inner join ({{ touched_minutes(trades_relation) }}) as touched
         on t.exchange = touched.exchange
         and t.product_id = touched.product_id
-        and {{ dbt.date_trunc('minute', 't.event_time') }} = touched.candle_start
+        and {{ bucket_start('minute', 't.event_time') }} = touched.candle_start
     {%- else -%}
     select * from {{ trades_relation }}
     {%- endif -%}
