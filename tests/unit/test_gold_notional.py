@@ -40,6 +40,14 @@ def test_equals_decimal_arithmetic_including_ties_and_signs() -> None:
     assert got == [reference(p, s) for p, s in zip(prices, sizes, strict=True)]
 
 
+def test_large_factors_take_the_wide_path_and_stay_exact() -> None:
+    """A price >= 1e10 or a size >= 1e9 does not fit the decimal128 fast path."""
+    prices = [Decimal("12345678901.0000000015"), Decimal("3.5"), Decimal("99999999999999999999.5")]
+    sizes = [Decimal("2.0000000005"), Decimal("1234567890123.123456789"), Decimal("0.000000001")]
+    got = trade_notional(pa.array(prices, MONEY), pa.array(sizes, MONEY)).to_pylist()
+    assert got == [reference(p, s) for p, s in zip(prices, sizes, strict=True)]
+
+
 def test_nulls_stay_null_and_overflow_raises() -> None:
     money = [Decimal("2"), None]
     assert trade_notional(pa.array(money, MONEY), pa.array([None, Decimal("1")], MONEY)).to_pylist() == [
