@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bench.gold import slowest
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
@@ -190,11 +191,15 @@ def step_baseline(bench: Bench) -> dict[str, float]:
     return {"seconds": seconds, "rows_out": rows, "files": len(files)}
 
 
-def step_gold(bench: Bench) -> dict[str, float]:
+def step_gold(bench: Bench) -> dict[str, float | str]:
     """``dbt build`` of every gold model and test over the silver day, as ``lakehouse gold`` runs it."""
     result = run_gold(bench.settings)
     assert result.success, result.summary()
-    return {"seconds": result.seconds, "nodes": sum(result.statuses.values())}
+    return {
+        "seconds": result.seconds,
+        "nodes": sum(result.statuses.values()),
+        "slowest": slowest(result.run_results, 3),
+    }
 
 
 STEPS: list[tuple[str, Callable[[Bench], dict[str, float]]]] = [
@@ -216,7 +221,9 @@ def _in_child(step: Callable[[Bench], dict[str, float]], bench: Bench) -> tuple[
     return figures, peak_rss_mib()
 
 
-def _shown(value: float) -> str:
+def _shown(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
     return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
@@ -251,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
             if {"silver", "baseline"} <= seconds.keys():
                 ratio = seconds["silver"] / seconds["baseline"]
                 print(f"silver / baseline (DISTINCT ON over the same files) = {ratio:.2f}x")
-            print(f"peak RSS of any step: {max(peaks.values()):,.0f} MiB")
+            pipeline = {name: mib for name, mib in peaks.items() if name != "baseline"}
+            print(f"peak RSS of any pipeline step ({', '.join(pipeline)}): {max(pipeline.values()):,.0f} MiB")
         finally:
             store.stop()
 

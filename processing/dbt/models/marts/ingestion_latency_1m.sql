@@ -8,7 +8,7 @@
 ) }}
 
 with trades as (
-    {{ trades_in_scope(ref('stg_silver__trades')) }}
+    {{ trades_in_scope(ref('stg_silver__trades'), source('silver', 'trades')) }}
 )
 
 select
