@@ -7,24 +7,32 @@
   backfilled hour); anything older needs `lakehouse gold --full-refresh`.
 #}
 {% macro touched_minutes(trades_relation) -%}
-    select distinct exchange, product_id, {{ dbt.date_trunc('minute', 'event_time') }} as candle_start
+    select distinct exchange, product_id, {{ bucket_start('minute', 'event_time') }} as candle_start
     from {{ trades_relation }}
-    where ingest_time > (
+    -- an empty model (no max yet) takes everything; one predicate rather than an OR of two
+    -- subqueries, which DuckDB evaluated as a slower plan
+    where coalesce(ingest_time > (
         select {{ dbt.dateadd('hour', -1 * var('late_data_lookback_hours'), 'max(max_ingest_time)') }}
         from {{ this }}
-    )
-    or (select count(*) from {{ this }}) = 0
+    ), true)
 {%- endmacro %}
 
-{# silver trades of the minutes this run owns: all of them on a full build #}
-{% macro trades_in_scope(trades_relation) -%}
+{# silver trades of the minutes this run owns: all of them on a full build. `arrivals_relation` is
+   where touched minutes are looked up: silver itself rather than its staging model, because a
+   staging CTE referenced twice is materialized by DuckDB with every column of every row. #}
+{% macro trades_in_scope(trades_relation, arrivals_relation) -%}
     {%- if incremental_run() -%}
+    with touched as (
+        {{ touched_minutes(arrivals_relation) }}
+    )
     select t.*
     from {{ trades_relation }} as t
-    inner join ({{ touched_minutes(trades_relation) }}) as touched
+    inner join touched
         on t.exchange = touched.exchange
         and t.product_id = touched.product_id
-        and {{ dbt.date_trunc('minute', 't.event_time') }} = touched.candle_start
+        and {{ bucket_start('minute', 't.event_time') }} = touched.candle_start
+    -- implied by the join; a plain bound on event_time lets the scan skip what is older
+    where t.event_time >= (select min(candle_start) from touched)
     {%- else -%}
     select * from {{ trades_relation }}
     {%- endif -%}

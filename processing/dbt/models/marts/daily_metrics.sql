@@ -9,9 +9,9 @@ minute_returns as (
     select
         exchange,
         product_id,
-        {{ dbt.date_trunc('day', 'candle_start') }} as day_start,
+        {{ bucket_start('day', 'candle_start') }} as day_start,
         ln(cast(close as double) / cast(lag(close) over (
-            partition by exchange, product_id, {{ dbt.date_trunc('day', 'candle_start') }}
+            partition by exchange, product_id, {{ bucket_start('day', 'candle_start') }}
             order by candle_start
         ) as double)) as log_return
     from {{ ref('ohlcv_1m') }}

@@ -8,13 +8,13 @@
 ) }}
 
 with trades as (
-    {{ trades_in_scope(ref('stg_silver__trades')) }}
+    {{ trades_in_scope(ref('stg_silver__trades'), source('silver', 'trades')) }}
 )
 
 select
     exchange,
     product_id,
-    {{ dbt.date_trunc('minute', 'event_time') }} as candle_start,
+    {{ bucket_start('minute', 'event_time') }} as candle_start,
     cast({{ percentile('ingest_latency_ms', 0.5) }} as bigint) as latency_p50_ms,
     cast({{ percentile('ingest_latency_ms', 0.95) }} as bigint) as latency_p95_ms,
     cast({{ percentile('ingest_latency_ms', 0.99) }} as bigint) as latency_p99_ms,
@@ -22,4 +22,4 @@ select
     count(*) as trade_count,
     max(ingest_time) as max_ingest_time
 from trades
-group by exchange, product_id, {{ dbt.date_trunc('minute', 'event_time') }}
+group by exchange, product_id, {{ bucket_start('minute', 'event_time') }}

@@ -8,36 +8,21 @@
 ) }}
 
 with trades as (
-    {{ trades_in_scope(ref('stg_silver__trades')) }}
-),
-
-ranked as (
-    select
-        *,
-        {{ dbt.date_trunc('minute', 'event_time') }} as candle_start,
-        {{ trade_notional('price', 'size') }} as notional,
-        row_number() over (
-            partition by exchange, product_id, {{ dbt.date_trunc('minute', 'event_time') }}
-            order by event_time, trade_id
-        ) as nth_first,
-        row_number() over (
-            partition by exchange, product_id, {{ dbt.date_trunc('minute', 'event_time') }}
-            order by event_time desc, trade_id desc
-        ) as nth_last
-    from trades
+    {{ trades_in_scope(ref('stg_silver__trades'), source('silver', 'trades')) }}
 ),
 
 candles as (
     select
         exchange,
         product_id,
-        candle_start,
-        max(case when nth_first = 1 then price end) as open,
+        {{ bucket_start('minute', 'event_time') }} as candle_start,
+        -- one pass, no sort: the price of the smallest/largest (event_time, trade_id)
+        min_by(price, row(event_time, trade_id)) as open,
         max(price) as high,
         min(price) as low,
-        max(case when nth_last = 1 then price end) as close,
+        max_by(price, row(event_time, trade_id)) as close,
         sum(size) as volume,
-        sum(notional) as notional,
+        sum({{ trade_notional('price', 'size') }}) as notional,
         count(*) as trade_count,
         coalesce(sum(case when taker_side = 'buy' then size end), 0) as buy_volume,
         coalesce(sum(case when taker_side = 'sell' then size end), 0) as sell_volume,
@@ -46,8 +31,8 @@ candles as (
         min(event_time) as first_trade_time,
         max(event_time) as last_trade_time,
         max(ingest_time) as max_ingest_time
-    from ranked
-    group by exchange, product_id, candle_start
+    from trades
+    group by exchange, product_id, {{ bucket_start('minute', 'event_time') }}
 )
 
 select
