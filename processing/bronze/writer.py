@@ -103,11 +103,9 @@ class BronzeWriter:
         # before the next append. Our own commits keep it current, and a commit by anyone else is
         # refused (pyiceberg asserts the snapshot the append is based on), which clears it.
         self.recorded: Offsets | None = None
-        self.positions: Offsets = {}
+        self.positions: Offsets = {}  # next offset this consumer will read, per assigned partition
         self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-append")
-        self._in_flight: Future[Offsets] | None = (
-            None  # next offset this consumer will read, per assigned partition
-        )
+        self._in_flight: Future[Offsets] | None = None  # the append the thread is running
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka.bootstrap_servers,
