@@ -14,6 +14,7 @@ from itertools import pairwise
 import pytest
 
 from processing.duckdb_engine import connect
+from processing.gold import run_gold
 from tests.fixtures.gold import RawTrade, expected_silver
 
 Q18 = Decimal("1e-18")
@@ -202,3 +203,16 @@ def test_ingestion_latency_and_pipeline_health(gold_lakehouse, trades) -> None:
         "silver_rejected": 3,
         "gold_ohlcv_1m": len(trades),
     }
+
+
+def test_a_full_refresh_rebuilds_the_same_gold(gold_lakehouse, trades) -> None:
+    """Last in this module: `lakehouse gold --full-refresh` over existing incremental tables.
+
+    DuckDB's Iceberg catalog cannot rename a table, which the stock incremental full refresh does."""
+    result = run_gold(gold_lakehouse.settings, full_refresh=True)
+    assert result.success, result.summary()
+    actual = gold_rows(
+        gold_lakehouse.settings,
+        f"select exchange, product_id, candle_start as start, {CANDLE_COLUMNS} from lake.gold.ohlcv_1m",
+    )
+    assert actual == reference_candles(trades, minute)
