@@ -20,16 +20,20 @@ TRADES = 2_000
 SCRAPE_WAIT_S = 60
 
 
-def scraped(settings, expr: str) -> list[dict]:
-    """The embedded Prometheus' answer to ``expr`` once it is not empty (bounded wait)."""
+def scraped(settings, expr: str, jobs: set[str] | None = None) -> list[dict]:
+    """The embedded Prometheus' answer to ``expr`` once it is not empty and, given ``jobs``, holds a
+    series for each of them (bounded wait: pushes land between scrapes, so one scrape may have seen
+    only the earlier tasks' pushes)."""
     from monitoring.dashboard.data import prometheus_get
 
     url = f"http://{settings.stack.host}:{settings.stack.prometheus_port}"
     deadline = time.monotonic() + SCRAPE_WAIT_S
-    while not (result := prometheus_get(url, "/api/v1/query", {"query": expr})["result"]):
-        assert time.monotonic() < deadline, f"{expr}: nothing after {SCRAPE_WAIT_S} s"
+    while True:
+        result = prometheus_get(url, "/api/v1/query", {"query": expr})["result"]
+        if result and (jobs is None or jobs <= {r["metric"].get("job") for r in result}):
+            return result
+        assert time.monotonic() < deadline, f"{expr}: {result} after {SCRAPE_WAIT_S} s"
         time.sleep(1)
-    return result
 
 
 def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
@@ -92,8 +96,9 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert (home / "start_date").read_text().strip().startswith(f"{hour:%Y-%m-%d}")
         assert {s.state for s in supervisor.status(settings)} == {"healthy"}
         # the hourly run's tasks pushed their metrics; the stack's Prometheus scraped the gateway
-        pushed = scraped(settings, 'lakehouse_job_last_success{job=~"silver|gold|crypto_hourly"} == 1')
-        assert {r["metric"]["job"] for r in pushed} == {"silver", "gold", "crypto_hourly"}, pushed
+        jobs = {"silver", "gold", "crypto_hourly"}
+        pushed = scraped(settings, 'lakehouse_job_last_success{job=~"silver|gold|crypto_hourly"} == 1', jobs)
+        assert {r["metric"]["job"] for r in pushed} == jobs, pushed
         assert scraped(settings, "lakehouse_quality_suite_success == 1"), "quality suites not scraped"
         again = subprocess.run(
             [services.venv_bin("lakehouse"), "up", "--airflow"],
