@@ -62,13 +62,13 @@ def gold(start: datetime | str, end: datetime | str) -> dict:
 def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from quality.checks import run_quality
+    from quality.checks import QualityResult, run_quality
 
     settings = get_settings()
     window_start, window_end = as_utc(start), as_utc(end)
     result = run_and_push(
         settings, pipeline, lambda: run_quality(settings, window_start, window_end),
-        lambda r: {"suites_failed": sum(not s.success for s in r.suites)}, window_end,
+        QualityResult.metric_counts, window_end,
     )  # fmt: skip
     log.info(result.summary())
     if not result.success:

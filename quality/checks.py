@@ -44,6 +44,10 @@ class QualityResult:
     def success(self) -> bool:
         return all(s.success for s in self.suites)
 
+    def metric_counts(self) -> dict[str, int]:
+        """Suites checked and failed, for the run's pushed metrics (``lakehouse_job_rows{kind=...}``)."""
+        return {"suites": len(self.suites), "suites_failed": sum(not s.success for s in self.suites)}
+
     def summary(self) -> str:
         lines = [
             f"quality {self.start.isoformat()} .. {self.end.isoformat()}: {'OK' if self.success else 'FAILED'}"
@@ -201,10 +205,18 @@ def parse_time(value: str) -> datetime:
     "--max-silver-lag", type=int, default=DEFAULT_MAX_SILVER_LAG_S, show_default=True, help="seconds"
 )
 def quality_command(start: str, end: str, max_silver_lag: int) -> None:
-    """Check silver and gold for a window with Great Expectations; exit 1 if a suite fails."""
+    """Check silver and gold for a window with Great Expectations; exit 1 if a suite fails.
+
+    Besides the per-suite gauges, the run's own figures (success, duration, suites, window) are
+    pushed as job ``quality``, like the silver and gold commands do."""
+    from infrastructure.job_metrics import run_and_push
     from infrastructure.settings import get_settings
 
-    result = run_quality(get_settings(), parse_time(start), parse_time(end), max_silver_lag_s=max_silver_lag)
+    settings, window_start, window_end = get_settings(), parse_time(start), parse_time(end)
+    result = run_and_push(
+        settings, "quality", lambda: run_quality(settings, window_start, window_end, max_silver_lag_s=max_silver_lag),
+        QualityResult.metric_counts, window_end,
+    )  # fmt: skip
     click.echo(result.summary())
     if not result.success:
         raise SystemExit(1)

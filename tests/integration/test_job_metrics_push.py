@@ -4,29 +4,17 @@ scrapes what was pushed."""
 
 from __future__ import annotations
 
-import urllib.request
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from infrastructure import services, supervisor
 from infrastructure.job_metrics import build_registry, push_job_metrics, run_and_push
+from tests.fixtures.monitoring import gateway_samples
 
 JOB = "obs_test_job"  # a job of its own: the session's Prometheus also serves the dashboard tests
 WINDOW_END = datetime(2026, 11, 22, 5, tzinfo=UTC)
-
-
-def gateway_samples(url: str, job: str) -> dict[tuple[str, str], float]:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, sample.labels.get("kind", "")): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.labels.get("job") == job and sample.name.startswith("lakehouse_job_")
-    }
 
 
 def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_prometheus) -> None:

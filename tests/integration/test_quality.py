@@ -1,16 +1,24 @@
 """``run_quality`` over the gold test lakehouse: a consistent window passes and is kept as JSON; a
-window where a bronze row never reached silver fails, naming the expectation. No Pushgateway runs
-here (a later issue adds it): the run warns and still succeeds."""
+window where a bronze row never reached silver fails, naming the expectation. Without a Pushgateway
+the run warns and still succeeds; ``lakehouse quality`` pushes its run to a real one and exits 1 on a
+failed suite."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
+import pytest
+from click.testing import CliRunner
+
+from infrastructure import services, supervisor
 from infrastructure.catalog import load_catalog
+from infrastructure.cli import cli
 from infrastructure.services import free_port
+from infrastructure.settings import get_settings, to_environment
 from quality.checks import run_quality
 from tests.fixtures.gold import DAY_START, SPAN, RawTrade, append_bronze
+from tests.fixtures.monitoring import gateway_samples
 
 
 def test_a_consistent_window_passes_and_is_kept(gold_lakehouse) -> None:
@@ -55,3 +63,46 @@ def test_a_bronze_row_that_never_reached_silver_fails_reconciliation(gold_lakeho
     assert not recon.success
     assert any("lost_rows" in f and "1" in f for f in recon.failures), recon.failures
     assert "reconciliation: FAILED" in result.summary()
+
+
+def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
+    gold_lakehouse, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = supervisor.settings_on_free_ports(tmp_path / "stack")
+    gateway = supervisor.pushgateway_service(stack, supervisor.StackPaths(tmp_path / "stack"))
+    assert gateway, "prometheus-pushgateway missing: run make setup"
+    settings = gold_lakehouse.settings.model_copy(update={"metrics": stack.metrics})
+    monkeypatch.chdir(tmp_path)
+    for name, value in to_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    window_start = DAY_START + timedelta(days=40)  # a window of its own, as above
+    lost = RawTrade("ETH-USD", 999_998, "3000.25", "0.5", "sell", window_start,
+                    window_start + timedelta(seconds=1), winner=False)  # fmt: skip
+    append_bronze(load_catalog(settings), [lost], first_offset=20_000_000)
+    proc = services.start(gateway.spec)
+    try:
+        services.wait_ready(gateway.spec, proc, 30)
+        good_end = DAY_START + SPAN + timedelta(hours=2)
+        good = CliRunner().invoke(
+            cli, ["quality", "--start", DAY_START.isoformat(), "--end", good_end.isoformat()]
+        )
+        assert good.exit_code == 0, good.output
+        after_good = gateway_samples(gateway.url, "quality")
+        bad_end = window_start + timedelta(hours=1)
+        bad = CliRunner().invoke(
+            cli, ["quality", "--start", window_start.isoformat(), "--end", bad_end.isoformat()]
+        )
+        after_bad = gateway_samples(gateway.url, "quality")
+    finally:
+        services.stop(proc.pid)
+        get_settings.cache_clear()
+    assert after_good[("lakehouse_job_last_success", "")] == 1
+    assert after_good[("lakehouse_job_rows", "suites")] == 4
+    assert after_good[("lakehouse_job_rows", "suites_failed")] == 0
+    assert after_good[("lakehouse_job_window_end_timestamp_seconds", "")] == good_end.timestamp()
+    assert bad.exit_code == 1 and "reconciliation: FAILED" in bad.output, bad.output
+    assert after_bad[("lakehouse_job_last_success", "")] == 0
+    assert after_bad[("lakehouse_job_rows", "suites_failed")] == 1
+    # the failed window is not processed: the last good run's window end stays
+    assert after_bad[("lakehouse_job_window_end_timestamp_seconds", "")] == good_end.timestamp()
