@@ -36,6 +36,7 @@ from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
+from ingestion.producer import producer_config
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
 from processing.bronze.writer import FETCH_LIMITS, RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
 from tests.fixtures.bronze import produce, synthetic_trade
@@ -170,7 +171,7 @@ def steady_freshness(settings: Settings, workdir: Path, per_s: int, seconds: flo
     sampler.pids[writer.pid] = "writer"
     table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
     start_offsets = table_offsets(table.refresh())
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 5})
+    producer = Producer(producer_config(settings.kafka))  # as the ingestion producer sends
     time.sleep(8)  # let the writer join the group before the clock starts
     sent, i0, started = 0, 10_000_000, time.monotonic()
     while time.monotonic() - started < seconds:

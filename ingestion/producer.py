@@ -41,7 +41,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, object]:
         "queue.buffering.max.messages": kafka.producer_queue_max_messages,
         "message.max.bytes": kafka.max_message_bytes,
         "message.timeout.ms": MESSAGE_TIMEOUT_MS,
-        "compression.type": "lz4",
+        "compression.type": kafka.producer_compression,
     }
 
 
