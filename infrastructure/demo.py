@@ -2,8 +2,9 @@
 
 Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion (``lakehouse
 ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
-processes, prints where to look, then a summary line every few seconds until Ctrl-C (or
-``--duration``), and stops its children (the writer flushes). Then the full cycle: the
+processes, prints where to look, then a summary line every few seconds (and, if ingestion fell
+back to synthetic trades, says so) until Ctrl-C (or ``--duration``), and stops its children (the
+writer flushes). Then the full cycle: the
 ``crypto_hourly`` DAG is triggered in Airflow for the current hour, its silver, gold and quality
 tasks are followed to the end (bounded), and candles from ``lake.gold.ohlcv_1m`` are printed by
 ``lakehouse query``. The stack itself keeps running (``lakehouse down`` stops it).
@@ -77,6 +78,26 @@ def where_to_look(settings: Settings, credentials_file: Path) -> str:
             '  try              lakehouse query "SELECT product_id, count(*) FROM lake.bronze.trades GROUP BY 1"',
         )
     )
+
+
+class LogFollower:
+    """The whole lines a child appended to its log since the last call (from the size it had when
+    this was made: the log is appended to across runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_lines(self) -> list[str]:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+        except FileNotFoundError:
+            return []
+        whole = data.rfind(b"\n") + 1
+        self.offset += whole
+        return data[:whole].decode("utf-8", errors="replace").splitlines()
 
 
 def scrape_gauge(url: str, name: str) -> float | None:
@@ -176,6 +197,7 @@ def demo_command(duration: float | None, source: str) -> None:
     from infrastructure.catalog import load_catalog
     from infrastructure.services import ServiceStartError
     from infrastructure.settings import load_settings
+    from ingestion.runner import FALLBACK_NOTICE
 
     try:
         settings, _ = supervisor.up(load_settings(), log=click.echo, airflow=True)
@@ -189,8 +211,16 @@ def demo_command(duration: float | None, source: str) -> None:
         signal.signal(sig, lambda *_: stop.set())
     procs = []
     probe = None
+    workers = children(settings, source)
+    ingest_log = LogFollower(next(c.spec.log_file for c in workers if c.name == "ingest"))
+
+    def relay_fallback() -> None:  # the user must see it if the trades are synthetic
+        for line in ingest_log.new_lines():
+            if line.startswith(FALLBACK_NOTICE):
+                click.echo(f"ingest: {line}")
+
     try:
-        for child in children(settings, source):
+        for child in workers:
             procs.append((child, services.start(child.spec)))
             click.echo(f"{child.name}: started (log: {child.spec.log_file})")
         click.echo(
@@ -216,6 +246,7 @@ def demo_command(duration: float | None, source: str) -> None:
             count, now = probe.messages_in_topic(), time.monotonic()
             rate = (count - last_count) / max(now - last_time, 1e-9)
             last_count, last_time = count, now
+            relay_fallback()
             freshness = scrape_gauge(metrics_url, "lakehouse_bronze_freshness_seconds")
             click.echo(format_summary(rate, probe.bronze_rows(), freshness))
             if deadline is not None and now >= deadline:

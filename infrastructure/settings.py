@@ -210,6 +210,13 @@ class Settings(BaseSettings):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # anchored at the working folder of the process that loads the settings: the services run
+        # in folders of their own, where a relative path (the default ``.lakehouse``) means elsewhere
+        return value.expanduser().absolute()
+
     @field_validator("products")
     @classmethod
     def _products_upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ from ingestion.producer import TradeProducer
 from ingestion.sources import paced_delay, read_recording, synthetic_frames
 
 log = logging.getLogger(__name__)
+# starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)
+FALLBACK_NOTICE = "live Coinbase feed unreachable"
 SourceName = Literal["coinbase", "replay", "synthetic", "auto"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
 YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
@@ -174,7 +176,7 @@ class Ingestor:
                         await asyncio.wait_for(feed.subscribed.wait(), settings.coinbase.subscribe_timeout_s)
                     except TimeoutError:
                         self.echo(
-                            f"live Coinbase feed unreachable ({settings.coinbase.ws_url}: no subscription "
+                            f"{FALLBACK_NOTICE} ({settings.coinbase.ws_url}: no subscription "
                             f"within {settings.coinbase.subscribe_timeout_s:g} s); switching to the "
                             "SYNTHETIC source (trades marked source=synthetic)"
                         )

@@ -44,6 +44,8 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         env.update(to_environment(settings))
         # as for a user: no start date configured, so the stack's own first hour is used
         env.pop("LAKEHOUSE_ORCHESTRATION__START_DATE")
+        # no Coinbase from tests: a closed local port, so `--source auto` falls back at once
+        env["LAKEHOUSE_COINBASE__WS_URL"] = f"ws://127.0.0.1:{services.free_port()}"
         init = subprocess.run(
             [services.venv_bin("lakehouse"), "init"],
             cwd=tmp_path,
@@ -69,6 +71,10 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert settings.s3.endpoint in out and settings.catalog.uri in out
         assert str(tmp_path / "lake" / "credentials.env") in out
         assert "rows in bronze" in out and "bronze: stopped" in out
+        # the fallback to synthetic trades is said on the console, not only in the ingest log
+        assert re.search(
+            r"ingest: live Coinbase feed unreachable .*switching to the SYNTHETIC source", out
+        ), out
         assert re.search(r"bronze freshness \d", out), out  # scraped from the writer's metrics endpoint
         final = re.search(r"bronze now holds ([\d,]+) rows", out)
         assert final is not None, out

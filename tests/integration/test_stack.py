@@ -30,8 +30,10 @@ def high_watermark(settings: Settings) -> int:
         consumer.close()
 
 
-def test_up_status_down_up_keeps_data(tmp_path: Path) -> None:
-    plain = supervisor.settings_on_free_ports(tmp_path / "lake")
+def test_up_status_down_up_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    # relative, like the default `.lakehouse`: each service runs in a folder of its own
+    plain = supervisor.settings_on_free_ports(Path("lake"))
     try:
         settings, started = supervisor.up(plain)
         names = {s.name for s in supervisor.stack_services(settings)}

@@ -18,6 +18,15 @@ def test_defaults_are_the_four_products_and_loopback() -> None:
     assert s.stack.host == "127.0.0.1"
 
 
+def test_a_relative_data_dir_is_anchored_where_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings(_env_file=None).data_dir == tmp_path / ".lakehouse"
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", "lake")
+    assert Settings(_env_file=None).data_dir == tmp_path / "lake"
+
+
 def test_nested_env_and_comma_products(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_PRODUCTS", "btc-usd, eth-eur")
     monkeypatch.setenv("LAKEHOUSE_KAFKA__PARTITIONS", "8")

@@ -10,7 +10,7 @@ import click
 import pytest
 
 from infrastructure import supervisor
-from infrastructure.demo import format_summary
+from infrastructure.demo import LogFollower, format_summary
 from infrastructure.settings import Settings, read_env_file
 from processing.query import parse_as_of, time_travel_view
 
@@ -58,3 +58,18 @@ def test_summary_line() -> None:
     line = format_summary(123.45, 1_234_567, 2.5)
     assert "123.5" in line and "1,234,567" in line and "2.5 s" in line
     assert "n/a" in format_summary(0.0, 0, float("nan")) and "n/a" in format_summary(0.0, 0, None)
+
+
+def test_the_log_follower_returns_whole_new_lines_once(tmp_path: Path) -> None:
+    log = tmp_path / "ingest.log"
+    follower = LogFollower(log)
+    assert follower.new_lines() == []  # no log yet
+    log.write_text("a run before this one\n")
+    follower = LogFollower(log)  # the log is appended to across runs: only what comes after counts
+    with log.open("a") as out:
+        out.write("first\nsecond, half")
+    assert follower.new_lines() == ["first"]
+    with log.open("a") as out:
+        out.write(" done\n")
+    assert follower.new_lines() == ["second, half done"]
+    assert follower.new_lines() == []
