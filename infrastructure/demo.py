@@ -4,10 +4,9 @@ Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion
 ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
 processes, prints where to look, then a summary line every few seconds (and, if ingestion fell
 back to synthetic trades, says so) until Ctrl-C (or ``--duration``), and stops its children (the
-writer flushes). Then the full cycle: the
-``crypto_hourly`` DAG is triggered in Airflow for the current hour, its silver, gold and quality
-tasks are followed to the end (bounded), and candles from ``lake.gold.ohlcv_1m`` are printed by
-``lakehouse query``. The stack itself keeps running (``lakehouse down`` stops it).
+writer flushes). Then the full cycle: the ``crypto_hourly`` DAG is triggered in Airflow for the
+current hour, its silver, gold and quality tasks are followed to the end (bounded), and candles
+from ``lake.gold.ohlcv_1m`` are printed by ``lakehouse query``. The stack itself keeps running (``lakehouse down`` stops it).
 """
 
 from __future__ import annotations

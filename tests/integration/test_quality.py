@@ -15,10 +15,10 @@ from infrastructure import services, supervisor
 from infrastructure.catalog import load_catalog
 from infrastructure.cli import cli
 from infrastructure.services import free_port
-from infrastructure.settings import get_settings, to_environment
 from quality.checks import run_quality
 from tests.fixtures.gold import DAY_START, SPAN, RawTrade, append_bronze
 from tests.fixtures.monitoring import gateway_samples
+from tests.fixtures.services import cli_environment
 
 
 def test_a_consistent_window_passes_and_is_kept(gold_lakehouse) -> None:
@@ -72,10 +72,6 @@ def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
     gateway = supervisor.pushgateway_service(stack, supervisor.StackPaths(tmp_path / "stack"))
     assert gateway, "prometheus-pushgateway missing: run make setup"
     settings = gold_lakehouse.settings.model_copy(update={"metrics": stack.metrics})
-    monkeypatch.chdir(tmp_path)
-    for name, value in to_environment(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
     window_start = DAY_START + timedelta(days=40)  # a window of its own, as above
     lost = RawTrade("ETH-USD", 999_998, "3000.25", "0.5", "sell", window_start,
                     window_start + timedelta(seconds=1), winner=False)  # fmt: skip
@@ -83,20 +79,20 @@ def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
     proc = services.start(gateway.spec)
     try:
         services.wait_ready(gateway.spec, proc, 30)
-        good_end = DAY_START + SPAN + timedelta(hours=2)
-        good = CliRunner().invoke(
-            cli, ["quality", "--start", DAY_START.isoformat(), "--end", good_end.isoformat()]
-        )
-        assert good.exit_code == 0, good.output
-        after_good = gateway_samples(gateway.url, "quality")
-        bad_end = window_start + timedelta(hours=1)
-        bad = CliRunner().invoke(
-            cli, ["quality", "--start", window_start.isoformat(), "--end", bad_end.isoformat()]
-        )
-        after_bad = gateway_samples(gateway.url, "quality")
+        with cli_environment(settings, monkeypatch, tmp_path):
+            good_end = DAY_START + SPAN + timedelta(hours=2)
+            good = CliRunner().invoke(
+                cli, ["quality", "--start", DAY_START.isoformat(), "--end", good_end.isoformat()]
+            )
+            assert good.exit_code == 0, good.output
+            after_good = gateway_samples(gateway.url, "quality")
+            bad_end = window_start + timedelta(hours=1)
+            bad = CliRunner().invoke(
+                cli, ["quality", "--start", window_start.isoformat(), "--end", bad_end.isoformat()]
+            )
+            after_bad = gateway_samples(gateway.url, "quality")
     finally:
         services.stop(proc.pid)
-        get_settings.cache_clear()
     assert after_good[("lakehouse_job_last_success", "")] == 1
     assert after_good[("lakehouse_job_rows", "suites")] == 4
     assert after_good[("lakehouse_job_rows", "suites_failed")] == 0

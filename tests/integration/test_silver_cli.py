@@ -11,20 +11,16 @@ from click.testing import CliRunner
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.cli import cli
-from infrastructure.settings import get_settings, to_environment
-from tests.fixtures.services import settings_for
+from tests.fixtures.services import cli_environment, settings_for
 
 
 @pytest.fixture
 def environment(seaweedfs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """The CLI reads its settings from the environment, like a user's shell."""
-    settings = settings_for(seaweedfs=seaweedfs, data_dir=tmp_path)
-    monkeypatch.chdir(tmp_path)
-    for name, value in to_environment(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
+    with cli_environment(
+        settings_for(seaweedfs=seaweedfs, data_dir=tmp_path), monkeypatch, tmp_path
+    ) as settings:
+        yield settings
 
 
 def test_silver_command_refines_a_window_with_duckdb(environment) -> None:
