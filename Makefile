@@ -80,7 +80,7 @@ spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.t
 
 .PHONY: spark-batch
 spark-batch: ## Run the Spark silver job once (make spark-batch SPARK_BATCH_ARGS="--start T --end T")
-	$(COMPOSE) --profile batch run --rm spark-batch spark-submit /opt/lakehouse/processing/spark_jobs/silver_batch.py $(SPARK_BATCH_ARGS)
+	$(COMPOSE) --profile batch run --rm spark-batch spark-submit /opt/lakehouse/processing/silver/spark_batch.py $(SPARK_BATCH_ARGS)
 
 .PHONY: trino-cli
 trino-cli: ## Open the Trino CLI on the stack's lakehouse catalog

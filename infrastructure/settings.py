@@ -43,6 +43,23 @@ class KafkaSettings(_Section):
     # noida-db keeps the batches as they arrive: zstd ones held about a third of lz4's broker memory
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
     max_message_bytes: int = Field(1_000_000, ge=1024)
+    # librdkafka retries a send across broker restarts until this expires (its default)
+    producer_message_timeout_ms: int = Field(300_000, ge=1)
+    # how clients authenticate (infrastructure/kafka.py builds every client from these)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL")
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        """The SASL user and password, or an error that names the variables to set."""
+        if self.sasl_username is None or self.sasl_password is None:
+            raise MissingSetting(
+                f"{ENV_PREFIX}KAFKA__SASL_USERNAME and {ENV_PREFIX}KAFKA__SASL_PASSWORD",
+                f"security_protocol {self.security_protocol} needs SASL credentials",
+            )
+        return self.sasl_username, self.sasl_password.get_secret_value()
 
 
 class CoinbaseSettings(_Section):
@@ -182,7 +199,6 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    exchange: str = "coinbase"
     # NoDecode: the validator below accepts both "A,B" and a JSON list
     products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
     data_dir: Path = DEFAULT_DATA_DIR

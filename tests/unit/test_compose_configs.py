@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from infrastructure.settings import Settings
-from processing.spark_jobs.session import spark_conf
+from processing.spark_session import spark_conf
 from tests.fixtures.compose import ROOT, ComposeStack, environment_of
 
 TRINO_CATALOG = ROOT / "trino/catalog/iceberg.properties"

@@ -1,6 +1,6 @@
 """Spark Structured Streaming bronze writer (compose stack): Kafka trades topic -> Iceberg ``bronze.trades``.
 
-Run with ``spark-submit processing/spark_jobs/bronze_stream.py`` in the Spark image (the
+Run with ``spark-submit processing/bronze/spark_stream.py`` in the Spark image (the
 ``spark-streaming`` service). Settings: ``LAKEHOUSE_KAFKA__*`` (brokers, topics),
 ``LAKEHOUSE_CATALOG__*`` / ``LAKEHOUSE_S3__*`` (Nessie REST catalog, SeaweedFS),
 ``LAKEHOUSE_BRONZE__FLUSH_SECONDS`` (trigger interval) and ``LAKEHOUSE_BRONZE__FLUSH_ROWS``
@@ -40,7 +40,7 @@ import orjson
 from infrastructure.settings import Settings, get_settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
-from processing.spark_jobs.session import build_session, spark_schema
+from processing.spark_session import build_session, spark_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

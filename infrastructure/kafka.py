@@ -1,0 +1,58 @@
+"""The Kafka seam: every client configuration (producer, consumer, admin) is built here from settings.
+
+One place knows how to reach and authenticate to the broker, so a user who turns on SASL or TLS
+(``LAKEHOUSE_KAFKA__SECURITY_PROTOCOL`` and friends) changes settings, not code. Each builder takes
+the role's own options as keyword overrides on top of the connection part.
+"""
+
+from __future__ import annotations
+
+from infrastructure.settings import KafkaSettings
+
+
+def client_config(kafka: KafkaSettings) -> dict[str, object]:
+    """Where the broker is and how to authenticate: the part every client shares."""
+    config: dict[str, object] = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "security.protocol": kafka.security_protocol,
+    }
+    if kafka.security_protocol.startswith("SASL"):
+        username, password = kafka.sasl_credentials()
+        config |= {
+            "sasl.mechanism": kafka.sasl_mechanism,
+            "sasl.username": username,
+            "sasl.password": password,
+        }
+    if kafka.ssl_ca_location is not None:
+        config["ssl.ca.location"] = str(kafka.ssl_ca_location)
+    return config
+
+
+def producer_config(kafka: KafkaSettings, **overrides: object) -> dict[str, object]:
+    """An idempotent producer (no duplicates or reordering on retry) with the pipeline's batching."""
+    return {
+        **client_config(kafka),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": kafka.producer_linger_ms,
+        "queue.buffering.max.messages": kafka.producer_queue_max_messages,
+        "message.max.bytes": kafka.max_message_bytes,
+        "message.timeout.ms": kafka.producer_message_timeout_ms,
+        "compression.type": kafka.producer_compression,
+        **overrides,
+    }
+
+
+def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) -> dict[str, object]:
+    """A consumer in ``group_id`` that commits nothing by itself (callers decide when data is durable)."""
+    return {
+        **client_config(kafka),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        **overrides,
+    }
+
+
+def admin_config(kafka: KafkaSettings) -> dict[str, object]:
+    return client_config(kafka)
