@@ -70,6 +70,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert "already running" in out  # the stack was up: the demo's own `up` did nothing
         assert settings.s3.endpoint in out and settings.catalog.uri in out
         assert str(tmp_path / "lake" / "credentials.env") in out
+        assert f"dashboard: http://{settings.stack.host}:{settings.metrics.dashboard_port}/" in out
         assert "rows in bronze" in out and "bronze: stopped" in out
         # the fallback to synthetic trades is said on the console, not only in the ingest log
         assert re.search(

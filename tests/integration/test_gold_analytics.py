@@ -311,25 +311,30 @@ def test_the_alert_facts_become_low_cardinality_gauges(gold_lakehouse, trades) -
     registry = CollectorRegistry()
     market_gauges(facts, registry)
     samples = {
-        (s.name, s.labels["product"], s.labels.get("window") or s.labels.get("quantile", "")): s.value
+        (
+            s.name,
+            s.labels["exchange"],
+            s.labels["product"],
+            s.labels.get("window") or s.labels.get("quantile", ""),
+        ): s.value
         for family in registry.collect()
         for s in family.samples
     }
     for (exchange, product), want in expected.items():
-        assert samples[("lakehouse_gold_abs_return_max_ratio", product, "1m")] == pytest.approx(
+        assert samples[("lakehouse_gold_abs_return_max_ratio", exchange, product, "1m")] == pytest.approx(
             float(want["max_abs_return_1m"]), rel=1e-12
         )
-        assert samples[("lakehouse_gold_abs_return_max_ratio", product, "5m")] == pytest.approx(
+        assert samples[("lakehouse_gold_abs_return_max_ratio", exchange, product, "5m")] == pytest.approx(
             float(want["max_abs_return_5m"]), rel=1e-12
         )
         assert (
-            samples[("lakehouse_gold_newest_candle_timestamp_seconds", product, "")]
+            samples[("lakehouse_gold_newest_candle_timestamp_seconds", exchange, product, "")]
             == want["newest_candle"].timestamp()
         )
         assert (
             0
-            < samples[("lakehouse_gold_ingest_latency_seconds", product, "0.95")]
-            <= samples[("lakehouse_gold_ingest_latency_seconds", product, "0.99")]
+            < samples[("lakehouse_gold_ingest_latency_seconds", exchange, product, "0.95")]
+            <= samples[("lakehouse_gold_ingest_latency_seconds", exchange, product, "0.99")]
         )
     labels = {tuple(sorted(s.labels)) for family in registry.collect() for s in family.samples}
     assert labels <= {
