@@ -170,8 +170,11 @@ def run_gold(
     return result
 
 
-# What the alert rules read from gold (monitoring/prometheus/rules/lakehouse.yml), as a dbt query so
-# one code path serves both targets: dbt's own adapter reads the table on DuckDB and on Trino.
+# What the alert rules read from gold (monitoring/prometheus/rules/lakehouse.yml). Pushed with the
+# run's own metrics rather than served by an exporter over gold: gold only changes when a build
+# commits, so a push after each build is exactly as fresh, needs no long-running process or query
+# load per scrape, and lands atomically with lakehouse_job_last_success (GoldStale covers a gold that
+# stopped). Read as a dbt query so one code path serves both targets (dbt's adapter for DuckDB or Trino).
 ALERT_FACTS_SQL = "select * from {{ ref('market_alert_facts') }}"
 SHOW_EVENT = "Q041"  # dbt's ShowNode event: the rows of `dbt show`
 
@@ -192,7 +195,8 @@ def alert_facts(settings: Settings) -> list[dict]:
     """``gold.market_alert_facts``: one row per (exchange, product_id), read through dbt."""
     args = dbt_command(
         settings, "show",
-        extra=("--inline", ALERT_FACTS_SQL, "--output", "json", "--log-format", "json", "--limit", "-1"),
+        extra=("--inline", ALERT_FACTS_SQL, "--output", "json", "--log-format", "json", "--limit", "-1",
+               "--no-populate-cache"),
     )  # fmt: skip
     proc = subprocess.run(args, env=_dbt_env(settings), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
