@@ -278,7 +278,7 @@ def maintenance_job(settings: Settings, identifier: str) -> dict:
     table = load_catalog(settings).load_table(identifier)
     run = lambda: run_maintenance(
         table, settings.s3, settings.maintenance, snapshot_properties=offsets_properties
-    )  # noqa: E731
+    )
     return run_and_push(settings, job_name(identifier), run, maintenance_figures)
 
 
