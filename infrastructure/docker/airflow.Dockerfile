@@ -15,6 +15,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*
 COPY --chown=airflow:root . /opt/lakehouse
+# LAKEHOUSE_DATA_DIR (compose mounts the airflow-data volume here; a new volume takes this owner)
+RUN mkdir -p /data && chown airflow:root /data
 
 USER airflow
 # apache-airflow pinned to the image's own version so installing the project cannot upgrade it;

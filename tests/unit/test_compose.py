@@ -9,6 +9,7 @@ import yaml
 
 from tests.fixtures.compose import (
     COMPOSE_FILE,
+    ROOT,
     ENV_EXAMPLE,
     ComposeStack,
     MissingVariable,
@@ -137,3 +138,25 @@ def test_project_services_share_one_build_per_image(compose_stack: ComposeStack)
             )
             assert builds.setdefault(service["image"], key) == key, service["image"]
     assert len(builds) == 3
+
+
+DOCKERFILES = {
+    "lakehouse-crypto/app": "infrastructure/docker/app.Dockerfile",
+    "lakehouse-crypto/spark": "infrastructure/spark/Dockerfile",
+    "lakehouse-crypto/airflow": "infrastructure/docker/airflow.Dockerfile",
+}
+
+
+def test_every_service_of_the_project_can_write_its_data_dir(compose_stack: ComposeStack) -> None:
+    """A service running this project's code writes under LAKEHOUSE_DATA_DIR (dbt target, quality
+    results, checkpoints): a volume is mounted there and its image makes the folder for its user."""
+    for name, service in compose_stack.services.items():
+        data_dir = environment_of(service).get("LAKEHOUSE_DATA_DIR")
+        if data_dir is None:
+            continue
+        mounts = {str(v).split(":")[1] for v in service.get("volumes", []) if str(v).count(":") >= 1}
+        assert data_dir in mounts, f"{name}: nothing is mounted at LAKEHOUSE_DATA_DIR={data_dir}"
+        dockerfile = (ROOT / DOCKERFILES[service["image"].rpartition(":")[0]]).read_text()
+        assert re.search(rf"mkdir -p {re.escape(data_dir)}\b.*chown", dockerfile), (
+            f"{name}: its image does not create {data_dir} for the user it runs as"
+        )
