@@ -136,15 +136,18 @@ class MaintenanceSettings(_Section):
 class OrchestrationSettings(_Section):
     """Airflow DAG scheduling (both stacks)."""
 
-    start_date: datetime = Field(
-        datetime(2026, 11, 1, tzinfo=UTC),
-        description="first hour of the hourly schedule; catch-up starts here",
+    start_date: datetime | None = Field(
+        None,
+        description="first hour of the hourly schedule, catch-up starts here; "
+        "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
 
     @field_validator("start_date")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
