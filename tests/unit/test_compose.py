@@ -160,3 +160,11 @@ def test_every_service_of_the_project_can_write_its_data_dir(compose_stack: Comp
         assert re.search(rf"mkdir -p {re.escape(data_dir)}\b.*chown", dockerfile), (
             f"{name}: its image does not create {data_dir} for the user it runs as"
         )
+
+
+def test_images_that_run_spark_install_a_jdk_not_a_jre() -> None:
+    """Spark 4 calls jmap, which only a JDK has (SPARK-49117): a JRE image fails at run time."""
+    for image in ("lakehouse-crypto/spark", "lakehouse-crypto/airflow"):
+        dockerfile = (ROOT / DOCKERFILES[image]).read_text()
+        assert re.search(r"openjdk-\d+-jdk(-headless)?\b", dockerfile), f"{image} installs no JDK"
+        assert not re.search(r"openjdk-\d+-jre", dockerfile), f"{image} installs a JRE"
