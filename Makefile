@@ -152,7 +152,7 @@ CONF ?= {}
 HOUR ?=
 
 .PHONY: airflow-up
-airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:8280; the admin password is printed on first start)
+airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:8081; the admin password is printed on first start)
 	$(LAKEHOUSE) up --airflow
 
 .PHONY: airflow-trigger

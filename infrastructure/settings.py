@@ -161,7 +161,7 @@ class SilverSettings(_Section):
 
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = 8082  # the compose stack publishes Trino here; inside compose it is trino:8080
     user: str = "lakehouse"
     catalog: str = "iceberg"
 
@@ -187,7 +187,7 @@ class StackSettings(_Section):
     seaweed_admin_port: int = 23646
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
-    airflow_port: int = 8280
+    airflow_port: int = 8081
     start_timeout_s: float = Field(60.0, gt=0)
 
 

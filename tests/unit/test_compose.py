@@ -168,3 +168,19 @@ def test_images_that_run_spark_install_a_jdk_not_a_jre() -> None:
         dockerfile = (ROOT / DOCKERFILES[image]).read_text()
         assert re.search(r"openjdk-\d+-jdk(-headless)?\b", dockerfile), f"{image} installs no JDK"
         assert not re.search(r"openjdk-\d+-jre", dockerfile), f"{image} installs a JRE"
+
+
+# the design card's service URLs: users follow it, so these are the defaults (still overridable)
+DESIGN_CARD_PORTS = {"grafana": 3000, "airflow-apiserver": 8081, "spark-streaming": 8090, "trino": 8082,
+                     "prometheus": 9090, "nessie": 19120}  # fmt: skip
+
+
+def test_the_design_cards_service_urls_are_the_default_host_ports(compose_stack: ComposeStack) -> None:
+    from infrastructure.settings import Settings
+
+    for name, port in DESIGN_CARD_PORTS.items():
+        published = {int(p.split(":")[1]) for p in compose_stack.services[name].get("ports", [])}
+        assert port in published, f"{name} publishes {published}, the design card says {port}"
+    embedded = Settings(_env_file=None)
+    assert (embedded.stack.airflow_port, embedded.stack.prometheus_port) == (8081, 9090)
+    assert embedded.trino.port == 8082  # a host client of the compose stack
