@@ -133,11 +133,11 @@ def test_project_services_share_one_build_per_image(compose_stack: ComposeStack)
     for service in compose_stack.services.values():
         if "build" in service:
             key = (
-                service["build"]["dockerfile"],
+                (service["build"]["context"], service["build"].get("dockerfile", "Dockerfile")),
                 tuple(sorted((service["build"].get("args") or {}).items())),
             )
             assert builds.setdefault(service["image"], key) == key, service["image"]
-    assert len(builds) == 3
+    assert len(builds) == 4
 
 
 DOCKERFILES = {
