@@ -158,31 +158,35 @@ def test_seaweedfs_master_filer_and_volume_refuse_requests_without_credentials(t
     assert [status for status, _ in refused] == [404, 404, 404, 404, 404, 404, 404, 401, 401], refused
 
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # what every gRPC (HTTP/2) client sends first
+
+
+def grpc_greeting(port: int, tls: Path, with_certificate: bool) -> bytes:
+    """The first bytes a gRPC listener answers an HTTP/2 preface with, over TLS trusting the stack's CA."""
+    context = ssl.create_default_context(cafile=tls / "ca.crt")
+    context.check_hostname = False  # weed's certificates name no host (it does not check them)
+    context.set_alpn_protocols(["h2"])
+    if with_certificate:
+        context.load_cert_chain(tls / "node.crt", tls / "node.key")
+    with socket.create_connection((LOOPBACK, port), timeout=5) as raw, context.wrap_socket(raw) as conn:
+        conn.sendall(PREFACE)
+        return conn.recv(9)  # TLS 1.3 reports a missing client certificate only here
+
+
 def test_seaweedfs_grpc_requires_the_stacks_client_certificate(two_stacks) -> None:
     settings = two_stacks[0]
     p = SeaweedPorts.from_settings(settings)
     tls = settings.data_dir / "seaweedfs" / "tls"
-    for port in map(SeaweedPorts.grpc, (p.master, p.volume, p.filer, p.s3)):
-        anonymous = ssl.create_default_context(cafile=tls / "ca.crt")
-        anonymous.check_hostname = False
-        anonymous.set_alpn_protocols(["h2"])
-        with pytest.raises((ssl.SSLError, ConnectionError)):
-            with socket.create_connection((LOOPBACK, port), timeout=5) as raw:
-                with anonymous.wrap_socket(raw) as conn:
-                    conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                    if not conn.recv(1):  # TLS 1.3 reports a missing client certificate on read
-                        raise ConnectionError("closed")
-        holder = ssl.create_default_context(cafile=tls / "ca.crt")
-        holder.check_hostname = False
-        holder.set_alpn_protocols(["h2"])
-        holder.load_cert_chain(tls / "node.crt", tls / "node.key")
-        with socket.create_connection((LOOPBACK, port), timeout=5) as raw:
-            with holder.wrap_socket(raw) as conn:
-                conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                assert conn.recv(9)  # the server's HTTP/2 SETTINGS frame
-    # and plain gRPC (no TLS) gets nothing back
+    for port in map(SeaweedPorts.grpc, (p.master, p.volume, p.filer, p.s3, p.admin)):
+        try:
+            anonymous = grpc_greeting(port, tls, with_certificate=False)
+        except (ssl.SSLError, ConnectionError):
+            anonymous = b""
+        assert anonymous == b"", port
+        assert len(grpc_greeting(port, tls, with_certificate=True)) == 9, port  # a SETTINGS frame
+    # and plain gRPC without TLS gets no HTTP/2 frame back
     with socket.create_connection((LOOPBACK, SeaweedPorts.grpc(p.filer)), timeout=5) as raw:
-        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9))
+        raw.sendall(PREFACE + bytes(9))
         assert not raw.recv(64).startswith(b"\x00")
 
 
