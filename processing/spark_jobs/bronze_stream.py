@@ -30,6 +30,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from functools import cache
@@ -37,7 +38,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from infrastructure.settings import Settings, get_settings
+from infrastructure.kafka import client_config
+from infrastructure.settings import KafkaSettings, Settings, get_settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
 from processing.spark_jobs.session import build_session, spark_schema
@@ -202,6 +204,20 @@ def batch_committed(spark: SparkSession, table: str, query: str, batch_id: int) 
     return not found.isEmpty()
 
 
+def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
+    """The seam's connection part as Spark Kafka options: ``kafka.``-prefixed, and the SASL login as
+    the JAAS line the Java client takes instead of librdkafka's ``sasl.username``/``sasl.password``."""
+    config = client_config(kafka)
+    username, password = config.pop("sasl.username", None), config.pop("sasl.password", None)
+    options = {f"kafka.{key}": str(value) for key, value in config.items()}
+    if username is not None:
+        options["kafka.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username={json.dumps(username)} password={json.dumps(password)};"
+        )
+    return options
+
+
 def write_batch(
     batch: DataFrame, batch_id: int, settings: Settings, table: str, metrics: BronzeMetrics | None = None
 ) -> None:
@@ -213,7 +229,7 @@ def write_batch(
         if not rejected.isEmpty():
             (
                 rejected.write.format("kafka")
-                .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+                .options(**kafka_options(settings.kafka))
                 .option("kafka.enable.idempotence", "true")
                 .save()
             )
@@ -279,7 +295,7 @@ def main(settings: Settings | None = None) -> None:
     spark.streams.addListener(lag_listener(metrics, settings.kafka.trades_topic))
     records = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .options(**kafka_options(settings.kafka))
         .option("subscribe", settings.kafka.trades_topic)
         .option("startingOffsets", "earliest")
         # offsets lost to retention must stop the job loudly, never be skipped silently

@@ -38,3 +38,24 @@ def test_sasl_without_a_login_names_the_variables() -> None:
         MissingSetting, match="LAKEHOUSE_KAFKA__SASL_USERNAME and LAKEHOUSE_KAFKA__SASL_PASSWORD"
     ):
         client_config(KafkaSettings(security_protocol="SASL_PLAINTEXT"))
+
+
+def test_spark_gets_the_same_login_as_a_jaas_line() -> None:
+    from processing.spark_jobs.bronze_stream import kafka_options
+
+    assert kafka_options(KafkaSettings(bootstrap_servers="kafka:9092")) == {
+        "kafka.bootstrap.servers": "kafka:9092",
+        "kafka.security.protocol": "PLAINTEXT",
+    }
+    sasl = KafkaSettings(
+        bootstrap_servers="kafka:9092",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_username="u",
+        sasl_password="p",
+    )
+    assert kafka_options(sasl) == {
+        "kafka.bootstrap.servers": "kafka:9092",
+        "kafka.security.protocol": "SASL_PLAINTEXT",
+        "kafka.sasl.mechanism": "PLAIN",
+        "kafka.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";',
+    }
