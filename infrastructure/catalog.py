@@ -13,6 +13,8 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.io import FileIO
 from pyiceberg.typedef import EMPTY_DICT, Properties
 
+from infrastructure.settings import Settings
+
 # the client's own view of where storage is; credentials and signing stay as the server says
 CLIENT_WINS = ("s3.endpoint",)
 
@@ -25,8 +27,6 @@ def file_io_properties(client: Properties, server: Properties) -> dict[str, str]
 class LakehouseCatalog(RestCatalog):
     def _load_file_io(self, properties: Properties = EMPTY_DICT, location: str | None = None) -> FileIO:
         return super()._load_file_io(file_io_properties(self.properties, properties), location)
-
-from infrastructure.settings import Settings
 
 
 def s3_properties(settings: Settings) -> dict[str, str]:

@@ -7,6 +7,8 @@ the role's own options as keyword overrides on top of the connection part.
 
 from __future__ import annotations
 
+import json
+
 from infrastructure.settings import KafkaSettings
 
 
@@ -70,7 +72,10 @@ def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
             else "org.apache.kafka.common.security.scram.ScramLoginModule"
         )
         config["sasl.mechanism"] = kafka.sasl_mechanism
-        config["sasl.jaas.config"] = f'{module} required username="{username}" password="{password}";'
+        # JSON string quoting is the JAAS line's: a quote in a password cannot end the value
+        config["sasl.jaas.config"] = (
+            f"{module} required username={json.dumps(username)} password={json.dumps(password)};"
+        )
     if kafka.ssl_ca_location is not None:
         config |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(kafka.ssl_ca_location)}
     return config

@@ -9,8 +9,8 @@ import yaml
 
 from tests.fixtures.compose import (
     COMPOSE_FILE,
-    ROOT,
     ENV_EXAMPLE,
+    ROOT,
     ComposeStack,
     MissingVariable,
     environment_of,

@@ -11,7 +11,10 @@ from tests.fixtures.airflow import DAGS_FOLDER
 def dagbag(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off via AIRFLOW__CORE__LOAD_EXAMPLES
+    # parsing must not persist a start date into the developer's own data folder
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAKEHOUSE_ORCHESTRATION__START_DATE", "2026-11-01T00:00:00Z")
+        return DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off via AIRFLOW__CORE__LOAD_EXAMPLES
 
 
 def test_every_dag_imports_without_errors(dagbag) -> None:

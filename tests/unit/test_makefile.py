@@ -29,7 +29,9 @@ def test_cluster_targets_drive_compose_and_embedded_ones_never_do() -> None:
     found = sections()
     cluster = next(v for k, v in found.items() if "compose" in k.lower())
     for target, recipe in cluster.items():
-        assert any("$(COMPOSE)" in r for r in recipe), f"{target} is in the cluster section but runs no compose"
+        assert any("$(COMPOSE)" in r for r in recipe), (
+            f"{target} is in the cluster section but runs no compose"
+        )
     for title, targets in found.items():
         if "compose" in title.lower():
             continue
@@ -42,4 +44,6 @@ def test_the_producer_targets_name_their_stack() -> None:
     cluster = next(v for k, v in found.items() if "compose" in k.lower())
     # the cluster stack's producer is its container: a host process would be a second producer
     assert "producer-start" in cluster
-    assert any("embedded-producer" in targets for title, targets in found.items() if "compose" not in title.lower())
+    assert any(
+        "embedded-producer" in targets for title, targets in found.items() if "compose" not in title.lower()
+    )
