@@ -193,3 +193,23 @@ def test_airflow_options_exist_in_the_pinned_airflow(compose_stack: ComposeStack
                 assert option in (options.get(section) or {}).get("options", {}), f"{name}: unknown {key}"
                 checked += 1
     assert checked >= 40
+
+
+def test_nessie_gc_runs_beside_nessie_with_its_own_database(compose_stack: ComposeStack) -> None:
+    """Nessie sets gc.enabled=false, so without its GC tool the warehouse only grows."""
+    services = compose_stack.services
+    gc, nessie = services["nessie-gc"], services["nessie"]
+    assert gc["image"].rpartition(":")[2] == nessie["image"].rpartition(":")[2], "same version line"
+    env = environment_of(gc)
+    assert env["NESSIE_GC_URI"] == "http://nessie:19120/api/v2"
+    assert (
+        env["NESSIE_GC_JDBC_URL"].endswith("/nessie_gc")
+        and env["NESSIE_GC_JDBC_SCHEMA"] == "CREATE_IF_NOT_EXISTS"
+    )
+    assert re.fullmatch(r"P(T\d+H|\d+D)", env["NESSIE_GC_DEFAULT_CUTOFF"]), "a duration the tool parses"
+    iceberg = dict(kv.split("=", 1) for kv in env["NESSIE_GC_ICEBERG"].split(","))
+    assert iceberg["s3.endpoint"] == "http://seaweedfs:8333" and iceberg["s3.path-style-access"] == "true"
+    init = (ROOT / "infrastructure/docker/postgres/init-databases.sh").read_text()
+    assert "CREATE DATABASE nessie_gc OWNER nessie_gc" in init
+    assert "NESSIE_GC_DB_PASSWORD" in environment_of(services["postgres"])
+    assert "nessie-gc.ok" in " ".join(gc["healthcheck"]["test"]) and gc["restart"] == "unless-stopped"
