@@ -48,18 +48,18 @@ def dead_letter_headers(
 
 
 def bounded_dead_letter(
-    value: bytes,
+    value: bytes | None,
     reason: str,
     stage: str,
     source: str | None,
     max_message_bytes: int,
     origin: tuple[str, int, int] | None = None,
-) -> tuple[bytes, list[tuple[str, bytes]]]:
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
     """The value and headers of a dead letter that always fits in a broker message: an oversized value
     becomes its prefix, with its size and sha256 in headers."""
     headers = dead_letter_headers(reason, stage, source, origin)
     limit = max(0, max_message_bytes - ENVELOPE_BYTES)
-    if len(value) <= limit:
+    if value is None or len(value) <= limit:
         return value, headers
     headers += [
         (SIZE, str(len(value)).encode()),

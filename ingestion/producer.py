@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-
 from collections import deque
 from collections.abc import Callable
 
@@ -51,7 +50,9 @@ _PERMANENT = frozenset(
      KafkaError.INVALID_RECORD}
 )  # fmt: skip
 # these mean the client itself is unusable: replace it before resending
-_REPLACE = frozenset({KafkaError._FATAL, KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, KafkaError.UNKNOWN_PRODUCER_ID})
+_REPLACE = frozenset(
+    {KafkaError._FATAL, KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, KafkaError.UNKNOWN_PRODUCER_ID}
+)
 
 
 class Interrupted(RuntimeError):
