@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BACKPRESSURE_POLL_S = 0.05
 # serve delivery callbacks every this many trades: a poll per message costs more than the callbacks
 POLL_EVERY = 1000
+PURGE_WAIT_S = 10.0  # a replaced client's purge reports arrive within this (bounded)
 # a trade refused with one of these is refused for good (resending cannot help); any other failure
 # (purged, timed out, the sequence desynchronization of a broker that lost data) is sent again
 _PERMANENT = frozenset(
@@ -162,10 +163,15 @@ class TradeProducer:
         old = self._producer
         with contextlib.suppress(KafkaException):  # a fatal client raises its error from every call
             old.purge(in_queue=True, in_flight=True)
-        with contextlib.suppress(KafkaException):
-            old.poll(0)  # serves the purge reports: they put the trades back into ``_unacked``
-        with contextlib.suppress(KafkaException):
-            old.flush(0)
+        # serve every purge report: each puts its trade back into ``_unacked`` (bounded wait)
+        deadline = time.monotonic() + PURGE_WAIT_S
+        while len(old) and time.monotonic() < deadline:
+            with contextlib.suppress(KafkaException):
+                old.poll(0.05)
+        if len(old):  # no report: whether the broker kept them is unknown; not counted as acked
+            self._failed_trades += len(old)
+            self.failed += len(old)
+            log.error("%d trades of the replaced producer have no delivery report", len(old))
         self._fatal = None  # the old client's reports said it again; the new one starts clean
         self._producer = self._new_trade_producer()
         self.restarts += 1
@@ -178,6 +184,7 @@ class TradeProducer:
         self._resend()
 
     def _resend(self) -> None:
+        self._drained = False
         for _ in range(len(self._unacked)):
             value, key = self._unacked[0]
             try:

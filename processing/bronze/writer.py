@@ -173,7 +173,11 @@ class BronzeWriter:
     def _on_client_error(self, err: KafkaError) -> None:
         if err.code() in _BROKER_LOST:
             self._verify = True
-        log.warning("kafka: %s", err.str())
+        # one line when the broker is lost; librdkafka's per-attempt connect errors only with debug
+        if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
+            log.warning("kafka: %s; reconnecting", err.str())
+        else:
+            log.debug("kafka: %s", err.str())
 
     # ------------------------------------------------------------ rebalance callbacks
 
