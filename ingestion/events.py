@@ -265,4 +265,6 @@ def _integer(obj: dict, name: str) -> int:
 
 
 def _not_positive(name: str, value: Decimal) -> str:
-    return f"{name} {value} is not a finite number" if not value.is_finite() else f"non-positive {name} {value}"
+    return (
+        f"{name} {value} is not a finite number" if not value.is_finite() else f"non-positive {name} {value}"
+    )

@@ -43,8 +43,59 @@ def test_broker_sigkill_and_restart(fault_rig: FaultRig) -> None:
     # what the broker acknowledged and then lost: bronze rescued part of it, the rest is gone from
     # Kafka (the trade-id completeness check refills it from the exchange)
     lost = figures["acked"] - figures["kafka_end_offsets"] - figures["rescued_by_bronze"]
-    print(f"broker lost {figures['acked'] - figures['kafka_end_offsets']} acknowledged trades: bronze rescued "
-          f"{figures['rescued_by_bronze']}, lost {lost} (writer knew of {figures['lost_known']})")
-    assert lost >= 0
+    print(
+        f"broker lost {figures['acked'] - figures['kafka_end_offsets']} acknowledged trades: bronze rescued "
+        f"{figures['rescued_by_bronze']}, lost {lost} (writer knew of {figures['lost_known']})"
+    )
     if figures["acked"] > figures["kafka_end_offsets"]:  # the log went backwards: found and recorded
         assert figures["resets"] >= 1 and "went backwards" in rig.log_of(writer)
+
+
+def assert_all(figures: dict) -> None:
+    """No reset: every acknowledged trade is in Kafka and in bronze, once."""
+    assert figures["resets"] == 0
+    assert figures["acked"] == figures["kafka_end_offsets"] == figures["bronze_rows"]
+    assert figures["bronze_rows"] == figures["distinct_positions"]
+    assert figures["kafka_messages_missing_from_bronze"] == 0
+
+
+@pytest.mark.parametrize(("outage_s", "label"), [(5, "short"), (30, "long")])
+def test_seaweedfs_sigkill(fault_rig: FaultRig, outage_s: float, label: str) -> None:
+    """The long outage outlasts the writer's old budget (20 attempts, here 1 s apart at most)."""
+    rig = fault_rig
+    writer, ingest = rig.writer(), rig.ingest(RATE, outage_s + 12)
+    rig.wait_rows(RATE * 2, 60)
+    rig.store.kill()
+    time.sleep(outage_s)
+    rig.store.start()
+    figures = finish(rig, ingest, writer, f"SeaweedFS SIGKILL, {label} outage ({outage_s} s)")
+    assert_all(figures)
+    log = rig.log_of(writer)
+    retries = log.count("bronze append failed (attempt")
+    print(f"writer retried {retries} times, {len(log.splitlines())} log lines")
+    assert "Traceback" not in log
+    if label == "long":
+        assert retries > 20
+
+
+def test_writer_sigkill(fault_rig: FaultRig) -> None:
+    rig = fault_rig
+    writer, ingest = rig.writer(), rig.ingest(RATE, 20)
+    rig.wait_rows(RATE * 3, 60)
+    writer.kill()
+    writer.wait(timeout=10)
+    time.sleep(3)
+    figures = finish(rig, ingest, rig.writer(), "writer SIGKILL, restarted after 3 s")
+    assert_all(figures)
+
+
+def test_ingest_sigkill(fault_rig: FaultRig) -> None:
+    """A killed ingest prints no summary: what it had acknowledged is what Kafka holds from it."""
+    rig = fault_rig
+    writer, first = rig.writer(), rig.ingest(RATE, 60)
+    rig.wait_rows(RATE * 3, 60)
+    first.kill()
+    first.wait(timeout=10)
+    before = sum(rig.end_offsets().values())
+    figures = finish(rig, rig.ingest(RATE, 8), writer, "ingest SIGKILL, a new ingest after it", before)
+    assert_all(figures)
