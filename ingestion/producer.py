@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BACKPRESSURE_POLL_S = 0.05
 # serve delivery callbacks every this many trades: a poll per message costs more than the callbacks
 POLL_EVERY = 1000
+QUIET_LOG_LEVEL = 2  # syslog "critical": librdkafka's own log lines only for the worst
 PURGE_WAIT_S = 10.0  # a replaced client's purge reports arrive within this (bounded)
 # a trade refused with one of these is refused for good (resending cannot help); any other failure
 # (purged, timed out, the sequence desynchronization of a broker that lost data) is sent again
@@ -73,8 +74,12 @@ class TradeProducer:
         kafka: KafkaSettings,
         metrics: IngestMetrics,
         should_stop: Callable[[], bool] = lambda: False,
+        debug: bool = False,
     ) -> None:
         self._kafka = kafka
+        # librdkafka logs every failed connection attempt; without debug the error callback's one
+        # line per outage says it (its fatal errors are level 0 and always logged)
+        self._quiet = {} if debug else {"log_level": QUIET_LOG_LEVEL}
         self._topic = kafka.trades_topic
         self._dlq_topic = kafka.dlq_topic
         self._metrics = metrics
@@ -99,13 +104,13 @@ class TradeProducer:
         # the default callback: with reports for failures only, it runs for failed trades alone
         producer = Producer(
             {**trade_producer_config(self._kafka), "on_delivery": self._on_trade_failure,
-             "error_cb": self._on_error}
+             "error_cb": self._on_error, **self._quiet}
         )  # fmt: skip
         self._raw_produce = producer.produce
         return producer
 
     def _new_dlq_producer(self) -> Producer:
-        return Producer({**producer_config(self._kafka), "error_cb": self._on_dlq_error})
+        return Producer({**producer_config(self._kafka), "error_cb": self._on_dlq_error, **self._quiet})
 
     @property
     def acked(self) -> int:
@@ -206,7 +211,9 @@ class TradeProducer:
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._fatal = err  # acted on outside librdkafka's callback, by the next send or poll
-        else:  # transient (broker away, reconnecting): librdkafka retries by itself
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:  # librdkafka keeps retrying by itself
+            log.warning("kafka: %s; reconnecting (trades wait in the local queue)", err.str())
+        else:
             log.debug("kafka client: %s", err)
 
     def _on_dlq_error(self, err: KafkaError) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
+import tenacity
+from confluent_kafka import KafkaException
 
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.settings import Settings
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
 SourceName = Literal["coinbase", "replay", "synthetic", "auto"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
+TOPICS_TIMEOUT_S = 10.0  # one attempt to reach the broker and create the topics
 YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
 
 
@@ -114,8 +117,8 @@ class Ingestor:
 
         if options.serve_metrics:
             self.metrics.serve(settings.metrics.host, settings.metrics.producer_port)
-        ensure_topics(settings.kafka)
-        producer = TradeProducer(settings.kafka, self.metrics, should_stop)
+        ready = self._ensure_topics(should_stop)
+        producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug)
         pipeline = Pipeline(settings, producer, self.metrics)
         if options.duration_s is not None:
             self._loop.call_later(options.duration_s, stop.set)
@@ -123,7 +126,9 @@ class Ingestor:
         pending: list[Gap] = []
         source = options.source
         try:
-            if source in ("coinbase", "auto"):
+            if not ready:
+                log.warning("stopped before Kafka at %s could be reached", settings.kafka.bootstrap_servers)
+            elif source in ("coinbase", "auto"):
                 live = await self._run_coinbase(pipeline, options, pending, fallback=source == "auto")
                 source = "coinbase" if live else "synthetic"
                 if not live:
@@ -149,6 +154,25 @@ class Ingestor:
             source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent,
             producer.restarts, producer.resent, pending,
         )  # fmt: skip
+
+    def _ensure_topics(self, should_stop: Callable[[], bool]) -> bool:
+        """The topics exist before the first send; a broker that is not up yet is waited for
+        (capped backoff, one line per attempt). False if the run was stopped first."""
+
+        def line(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("Kafka at %s not reachable (attempt %d, retrying in %.1f s): %s",
+                        self.settings.kafka.bootstrap_servers, state.attempt_number, wait, exc,
+                        exc_info=exc if self.settings.debug else None)  # fmt: skip
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(KafkaException),
+            wait=tenacity.wait_exponential(multiplier=0.5, max=self.settings.coinbase.backoff_max_s),
+            stop=lambda _state: should_stop(),
+            before_sleep=line,
+            retry_error_callback=lambda _state: False,
+        )(lambda: ensure_topics(self.settings.kafka, TOPICS_TIMEOUT_S) is not None)
 
     # ------------------------------------------------------------ sources
 

@@ -45,6 +45,7 @@ from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import bounded_dead_letter
 from ingestion.events import InvalidTrade, Trade
+from ingestion.producer import QUIET_LOG_LEVEL
 from processing.bronze.metrics import BronzeMetrics
 from processing.bronze.resets import (
     RESETS_PROPERTY,
@@ -155,6 +156,8 @@ class BronzeWriter:
                     # which the writer checks and records (see ``_check_logs``)
                     "auto.offset.reset": "error",
                     "error_cb": self._on_client_error,
+                    # librdkafka logs each failed connection attempt; the error callback says it once
+                    **({} if settings.debug else {"log_level": QUIET_LOG_LEVEL}),
                     "enable.auto.offset.store": False,
                     "enable.partition.eof": False,
                     # the table commit can take seconds; do not get kicked out of the group meanwhile

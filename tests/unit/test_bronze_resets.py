@@ -15,7 +15,9 @@ from processing.bronze.resets import (
 )
 
 
-@pytest.mark.parametrize(("lo", "hi", "departs"), [(0, 100, 37), (0, 100, 0), (0, 100, 100), (5, 6, 5), (7, 7, 7)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "departs"), [(0, 100, 37), (0, 100, 0), (0, 100, 100), (5, 6, 5), (7, 7, 7)]
+)
 def test_first_divergent_finds_where_the_logs_part(lo: int, hi: int, departs: int) -> None:
     asked: list[int] = []
 
