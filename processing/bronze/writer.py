@@ -417,10 +417,7 @@ class BronzeWriter:
         self.flush()  # the table must be current: the append thread may be committing
         recorded = self.recorded if self.recorded is not None else self._reread()
         reset: set[tuple[str, int]] = set()
-        probe = Consumer(
-            {"bootstrap.servers": self.settings.kafka.bootstrap_servers,
-             "group.id": f"{self.settings.bronze.consumer_group}-probe", "enable.auto.commit": False}
-        )  # fmt: skip
+        probe = Consumer(consumer_config(self.settings.kafka, f"{self.settings.bronze.consumer_group}-probe"))
         try:
             for tp in list(self.positions):
                 n = recorded.get(tp, 0)
