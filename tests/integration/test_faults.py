@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from infrastructure.services import scrape_gauge
 from tests.fixtures.faults import FaultRig
 
 pytestmark = pytest.mark.slow
@@ -79,14 +80,28 @@ def test_seaweedfs_sigkill(fault_rig: FaultRig, outage_s: float, label: str) -> 
 
 
 def test_writer_sigkill(fault_rig: FaultRig) -> None:
+    """Also: once everything is written the lag gauge reads 0 (not the last flush's backlog)."""
     rig = fault_rig
     writer, ingest = rig.writer(), rig.ingest(RATE, 20)
     rig.wait_rows(RATE * 3, 60)
     writer.kill()
     writer.wait(timeout=10)
     time.sleep(3)
-    figures = finish(rig, ingest, rig.writer(), "writer SIGKILL, restarted after 3 s")
-    assert_all(figures)
+    restarted = rig.writer(metrics=True)
+    assert ingest.wait(timeout=120) == 0, rig.log_of(ingest)[-3000:]
+    rig.wait_written(120, restarted)
+    m = rig.settings.metrics
+    url = f"http://{m.host}:{m.bronze_port}/metrics"
+    lag = None
+    for _ in range(20):  # the gauge follows the table within a second or two
+        lag = scrape_gauge(url, "lakehouse_bronze_consumer_lag_messages")
+        if lag == 0:
+            break
+        time.sleep(0.5)
+    assert lag == 0, f"lag gauge {lag} with everything written"
+    restarted.send_signal(signal.SIGTERM)
+    assert restarted.wait(timeout=60) == 0, rig.log_of(restarted)[-3000:]
+    assert_all(rig.reconcile("writer SIGKILL, restarted after 3 s", rig.acked(ingest)))
 
 
 def test_ingest_sigkill(fault_rig: FaultRig) -> None:
