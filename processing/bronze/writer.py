@@ -422,7 +422,8 @@ class BronzeWriter:
             for tp in list(self.positions):
                 n = recorded.get(tp, 0)
                 low, high = probe.get_watermark_offsets(TopicPartition(*tp), timeout=5)
-                if n <= 0 or (high >= n and self._same(probe, tp, n - 1)):
+                # below the log's start (retention removed it) there is nothing to compare with
+                if n <= 0 or (high >= n and (n - 1 < low or self._same(probe, tp, n - 1))):
                     continue
                 start = first_divergent(low, min(high, n), lambda o, tp=tp: self._same(probe, tp, o))
                 self._reset(tp, n, start, high)
