@@ -92,6 +92,7 @@ class TradeProducer:
         self._failed_trades = 0  # trade sends that were not acknowledged (resent or not)
         self._acked_reported = 0
         self._fatal: KafkaError | None = None
+        self._resending = False
         # trades a purge handed back, waiting for the new client; never more than one queue's worth
         self._unacked: deque[tuple[bytes, bytes | None]] = deque()
         self._producer = self._new_trade_producer()
@@ -124,8 +125,13 @@ class TradeProducer:
             self._raw_produce(self._topic, value, key)
         except BufferError:
             self._produce_blocking(value, key)
-        except KafkaException as exc:  # the client went fatal since the last poll
-            self._fatal = self._fatal or exc.args[0]
+        except KafkaException as exc:
+            if not _unusable(exc.args[0]):  # refused for good (e.g. too large): never sent
+                self.sent += 1
+                self._failed_trades += 1
+                self._refused(exc.args[0], key)
+                return
+            self._fatal = self._fatal or exc.args[0]  # the client went fatal since the last poll
             self._unacked.append((value, key))
             self._recover()  # sends (and counts) this trade too
             return
@@ -138,10 +144,11 @@ class TradeProducer:
 
     def poll_trades(self, timeout_s: float) -> None:
         self._producer.poll(timeout_s)
-        if self._fatal is not None:
-            self._recover()
-        elif self._unacked:  # timed out on a live client: send again on it
-            self._resend()
+        if not self._resending:
+            if self._fatal is not None:
+                self._recover()
+            elif self._unacked:  # timed out on a live client: send again on it
+                self._resend()
         if self._dlq_fatal is not None:
             error, self._dlq_fatal = self._dlq_fatal, None
             self._dlq_producer.flush(0)
@@ -164,6 +171,10 @@ class TradeProducer:
 
     def _recover(self) -> None:
         """Replace a client that went fatal; send again every trade it did not get acknowledged."""
+        self._replace()
+        self._resend()
+
+    def _replace(self) -> None:
         error, self._fatal = self._fatal, None
         old = self._producer
         with contextlib.suppress(KafkaException):  # a fatal client raises its error from every call
@@ -181,25 +192,39 @@ class TradeProducer:
         self._producer = self._new_trade_producer()
         self.restarts += 1
         self._metrics.producer_restarts.inc()
-        log.error(
-            "producer fatal error (%s): new producer, resending %d unacknowledged trades",
-            error,
-            len(self._unacked),
-        )
-        self._resend()
+        log.error("producer fatal error (%s): new producer, resending %d unacknowledged trades",
+                  error, len(self._unacked))  # fmt: skip
 
     def _resend(self) -> None:
+        """Send ``_unacked`` again, oldest first (one loop, never re-entered: reports served meanwhile
+        only append to it)."""
+        self._resending = True
         self._drained = False
-        for _ in range(len(self._unacked)):
-            value, key = self._unacked[0]
-            try:
-                self._raw_produce(self._topic, value, key)
-            except BufferError:
-                self._produce_blocking(value, key)  # Interrupted leaves this trade in ``_unacked``
-            self._unacked.popleft()
-            self.sent += 1
-            self.resent += 1
-            self._metrics.resent.inc()
+        try:
+            while self._unacked:
+                if self._fatal is not None:
+                    self._replace()
+                value, key = self._unacked[0]
+                try:
+                    self._raw_produce(self._topic, value, key)
+                except BufferError:
+                    if self._should_stop():
+                        raise Interrupted("stopping while the producer queue is full") from None
+                    self._producer.poll(BACKPRESSURE_POLL_S)
+                    continue
+                except KafkaException as exc:
+                    if _unusable(exc.args[0]):
+                        self._fatal = self._fatal or exc.args[0]
+                    else:  # refused for good (already counted in _failed_trades by its report)
+                        self._unacked.popleft()
+                        self._refused(exc.args[0], key)
+                    continue
+                self._unacked.popleft()
+                self.sent += 1
+                self.resent += 1
+                self._metrics.resent.inc()
+        finally:
+            self._resending = False
 
     def dead_letter(
         self, raw: bytes | str, reason: str, source: str | None, key: bytes | None = None
@@ -238,9 +263,15 @@ class TradeProducer:
             self._failed(err, msg)
 
     def _failed(self, err: KafkaError, msg: Message) -> None:
+        self._count_failure(err, msg.topic(), msg.key())
+
+    def _refused(self, err: KafkaError, key: bytes | None) -> None:
+        self._count_failure(err, self._topic, key)
+
+    def _count_failure(self, err: KafkaError, topic: str | None, key: bytes | None) -> None:
         self.failed += 1
         self._metrics.delivery_failures.inc()
-        log.error("broker did not acknowledge a message to %s (key %r): %s", msg.topic(), msg.key(), err)
+        log.error("broker did not acknowledge a message to %s (key %r): %s", topic, key, err)
 
     def poll(self, timeout_s: float = 0) -> None:
         self.poll_trades(timeout_s)
@@ -284,3 +315,8 @@ def _produce(producer: Producer, topic, value, key, headers, callback) -> None:
             # the local queue is full: wait for the broker to drain it rather than drop data
             producer.poll(BACKPRESSURE_POLL_S)
     producer.poll(0)
+
+
+def _unusable(err: KafkaError) -> bool:
+    """The client itself is broken (replace it), not just this message refused."""
+    return err.fatal() or err.code() in _REPLACE

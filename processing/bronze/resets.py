@@ -46,8 +46,12 @@ class Reset:
 
     @property
     def lost(self) -> int | None:
-        """Acknowledged messages the broker lost before bronze read them (None: unknown)."""
-        return None if self.seen_end is None else max(0, self.seen_end - self.old_next)
+        """Acknowledged messages the broker lost before bronze read them, as far as the writer saw the
+        old log's end (None: it never saw it). A lower bound: the broker may have acknowledged more
+        after the writer last looked, and new messages may already stand where lost ones were."""
+        if self.seen_end is None:
+            return None
+        return max(0, self.seen_end - max(self.old_next, self.end))
 
 
 def first_divergent(lo: int, hi: int, same: Callable[[int], bool]) -> int:

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import tenacity
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import And, EqualTo
 from pyiceberg.table import Table
 
@@ -70,6 +70,8 @@ STAGE = "bronze"
 # conflicts with another writer are resolved by re-reading at once; this many in a row is an error
 MAX_CONFLICTS = 20
 LAG_EVERY_S = 1.0
+MAX_SEEK_FAILURES = 10  # turns of the loop before a partition that cannot be moved makes it rejoin
+LIVE_END_EVERY_S = 5.0  # ask the broker for each owned partition's end this often (a reset check)
 # librdkafka's signs that the broker went away: its log may have gone backwards meanwhile
 _BROKER_LOST = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
 _OUT_OF_RANGE = frozenset({KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE})
@@ -142,8 +144,10 @@ class BronzeWriter:
         self.pending_resets: dict[tuple[str, int], Reset] = {}  # found, not yet in the table
         self.stopping = threading.Event()  # set by run(): abandon retries of an outage
         self._verify = False  # the broker went away: check its log before taking more messages
+        self._reseek = False  # a partition could not be moved to its position yet
+        self._seek_failures = 0
         self._seen_end: Offsets = {}  # highest end offset seen per partition (what a reset lost)
-        self._lag_due = 0.0
+        self._lag_due = self._live_due = 0.0
         self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-append")
         self._in_flight: Future[Offsets] | None = None  # the append the thread is running
         self.consumer = Consumer(
@@ -204,10 +208,8 @@ class BronzeWriter:
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s``), then flush and close."""
-        topic = self.settings.kafka.trades_topic
         bronze = self.settings.bronze
-        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)  # fmt: skip
+        self._subscribe()
         last_message = time.monotonic()
         watcher = threading.Thread(target=lambda: (stop.wait(), self.stopping.set()), daemon=True)
         watcher.start()
@@ -216,7 +218,7 @@ class BronzeWriter:
                 wanted = max(1, min(CONSUME_BATCH, bronze.flush_rows - len(self.batch)))
                 messages = self.consumer.consume(num_messages=wanted, timeout=0.2)
                 now = time.monotonic()
-                if self._verify:
+                if self._verify or self._reseek:
                     messages = self._verified(messages)
                 if messages:
                     last_message = now
@@ -225,7 +227,10 @@ class BronzeWriter:
                     self.flush(wait=False)
                 if now >= self._lag_due:
                     self._lag_due = now + LAG_EVERY_S
-                    self._update_lag()
+                    live = now >= self._live_due
+                    if live:
+                        self._live_due = now + LIVE_END_EVERY_S
+                    self._update_lag(live)
                 if idle_exit_s is not None and now - last_message > idle_exit_s:
                     break
             self.flush()
@@ -237,6 +242,10 @@ class BronzeWriter:
                 self.consumer.close()  # hands partitions over (a last flush) while the appender lives
             self._appender.shutdown(wait=True)
             self.dlq.flush(10)
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe([self.settings.kafka.trades_topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
 
     def _take(self, messages: list[KafkaMessage]) -> None:
         ingest_time = datetime.now(UTC)
@@ -401,14 +410,34 @@ class BronzeWriter:
     def _verified(self, messages: list[KafkaMessage]) -> list[KafkaMessage]:
         """None of ``messages``: every owned partition is checked, then read again from its position
         (the first offset not taken, or where a reset log departs from bronze)."""
-        try:
-            self._check_logs()
-            self._verify = False
-        except (KafkaException, RuntimeError) as exc:
-            log.warning("broker not answering yet, checking its log again shortly: %s", one_line(exc))
-            time.sleep(0.5)
+        if self._verify:
+            try:
+                self._check_logs()
+                self._verify = False
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("broker not answering yet, checking its log again shortly: %s", one_line(exc))
+                time.sleep(0.5)
+        failed = []
         for tp, n in self.positions.items():
-            self.consumer.seek(TopicPartition(tp[0], tp[1], n))
+            try:
+                self.consumer.seek(TopicPartition(tp[0], tp[1], n))
+            except KafkaException:  # not fetchable yet (a rebalance), or never again (a recreated topic)
+                failed.append(tp)
+        self._reseek = bool(failed)
+        if failed:
+            self._seek_failures += 1
+            time.sleep(0.2)
+        if self._seek_failures >= MAX_SEEK_FAILURES:
+            # the client still holds the deleted topic's partitions: join the group afresh; the
+            # assignment seeks to the table's offsets with the reset applied (see ``_reread``)
+            log.warning("cannot move %s to the offsets bronze resumes from; rejoining the group", failed)
+            self._seek_failures, self._reseek = 0, False
+            self.flush()
+            self.consumer.unsubscribe()
+            self.positions.clear()
+            self._subscribe()
+        elif not failed:
+            self._seek_failures = 0
         return []
 
     def _check_logs(self) -> set[tuple[str, int]]:
@@ -424,6 +453,10 @@ class BronzeWriter:
                 low, high = probe.get_watermark_offsets(TopicPartition(*tp), timeout=5)
                 # below the log's start (retention removed it) there is nothing to compare with
                 if n <= 0 or (high >= n and (n - 1 < low or self._same(probe, tp, n - 1))):
+                    seen = self._seen_end.get(tp, 0)
+                    if high < seen:  # it went back, but not below bronze: nothing to re-read
+                        self._reset(tp, n, n, high)
+                        reset.add(tp)
                     continue
                 start = first_divergent(low, min(high, n), lambda o, tp=tp: self._same(probe, tp, o))
                 self._reset(tp, n, start, high)
@@ -474,18 +507,28 @@ class BronzeWriter:
         newest = rows.sort_by([("ingest_time", "descending")])["kafka_timestamp"][0]
         return pc.cast(newest, pa.int64()).as_py() // 1000 == message.timestamp()[1]
 
-    def _update_lag(self) -> None:
+    def _update_lag(self, live: bool) -> None:
         """Lag of every owned partition against the table (0 once everything is written), and the
-        highest end offset seen (what a later reset may have lost)."""
+        highest end offset seen (what a later reset may have lost). With ``live``, the end is asked of
+        the broker rather than taken from the last fetch: a log that now ends below what bronze holds
+        or below what the writer saw (a recreated topic, a broker back with less; a fetch beyond the
+        end may just come back empty) is checked before anything else is taken."""
         recorded = self.recorded or {}
         for tp in list(self.positions):
             try:
-                _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+                if live:
+                    _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), timeout=2)
+                else:
+                    _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
             except KafkaException:
                 continue
-            if high >= 0:
-                self._seen_end[tp] = max(high, self._seen_end.get(tp, 0))
-                self.metrics.lag.labels(str(tp[1])).set(max(0, high - recorded.get(tp, 0)))
+            if high < 0:
+                continue
+            seen = self._seen_end.get(tp, 0)
+            if live and (high < seen or high < recorded.get(tp, 0)):
+                self._verify = True
+            self._seen_end[tp] = max(high, seen)
+            self.metrics.lag.labels(str(tp[1])).set(max(0, high - recorded.get(tp, 0)))
 
     def _catch_up(self, recorded: Offsets) -> None:
         """If another writer got further on a partition we own, skip ahead instead of re-reading it."""
@@ -522,8 +565,23 @@ def run_writer(
     metrics = BronzeMetrics()
     if serve_metrics:
         metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
-    writer = BronzeWriter(settings, metrics, crash_after_commits)
     stop = stop or threading.Event()
+
+    def line(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("bronze writer cannot start (attempt %d, retrying in %.1f s): %s", state.attempt_number,
+                    wait, one_line(exc) if exc else "?", exc_info=exc if settings.debug else None)  # fmt: skip
+
+    # storage or catalog not up yet: wait for it (a missing table is the user's to fix: no retry)
+    writer = tenacity.Retrying(
+        retry=tenacity.retry_if_not_exception_type((NoSuchTableError, NoSuchNamespaceError)),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=settings.bronze.retry_max_s),
+        stop=lambda _state: stop.is_set(),
+        sleep=stop.wait,
+        before_sleep=line,
+        reraise=True,
+    )(BronzeWriter, settings, metrics, crash_after_commits)
     writer.run(stop, idle_exit_s=idle_exit_s)
     return writer
 

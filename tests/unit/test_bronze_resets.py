@@ -33,7 +33,8 @@ def test_resets_round_trip_bounded_and_count_what_was_lost() -> None:
     resets = [Reset("t", i % 2, 1000 + i, 900, 950, 1100 + i, "2026-12-01T00:00:00+00:00") for i in range(30)]
     decoded = decode_resets(encode_resets(resets))
     assert decoded == resets[-MAX_RESETS:]
-    assert decoded[0].rescued == 1010 - 900 and decoded[0].lost == 100
+    assert decoded[0].rescued == 1010 - 900 and decoded[0].lost == 100  # seen 1110, bronze had 1010
+    assert Reset("t", 0, 500, 500, 520, 600, "x").lost == 80  # went back, but not below bronze
     assert Reset("t", 0, 10, 5, 5, None, "x").lost is None  # the writer had not seen the old end
     summaries = [{}, {RESETS_PROPERTY: encode_resets(resets[:1])}, {RESETS_PROPERTY: encode_resets(resets)}]
     assert recorded_resets(summaries) == resets[:1]  # the newest summary that carries them
