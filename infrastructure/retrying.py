@@ -11,6 +11,7 @@ from collections.abc import Callable
 import tenacity
 
 BACKOFF_INITIAL_S = 0.5
+ANY_ERROR = tenacity.retry_if_exception_type(Exception)
 
 
 def one_line(exc: BaseException | None) -> str:
@@ -27,7 +28,7 @@ def until_stopped(
     should_stop: Callable[[], bool],
     max_wait_s: float,
     debug: bool = False,
-    retry: tenacity.retry_base = tenacity.retry_if_exception_type(Exception),
+    retry: tenacity.retry_base = ANY_ERROR,
     sleep: Callable[[float], object] | None = None,
 ) -> tenacity.Retrying:
     """A ``tenacity.Retrying`` that retries ``what`` until ``should_stop()``, then re-raises the last

@@ -24,6 +24,7 @@ import tenacity
 from confluent_kafka import KafkaException
 
 from infrastructure.bootstrap import ensure_topics
+from infrastructure.retrying import until_stopped
 from infrastructure.settings import Settings
 from ingestion.coinbase_rest import CoinbaseRest, RestError
 from ingestion.coinbase_ws import CoinbaseFeed
@@ -159,20 +160,21 @@ class Ingestor:
         """The topics exist before the first send; a broker that is not up yet is waited for
         (capped backoff, one line per attempt). False if the run was stopped first."""
 
-        def line(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning("Kafka at %s not reachable (attempt %d, retrying in %.1f s): %s",
-                        self.settings.kafka.bootstrap_servers, state.attempt_number, wait, exc,
-                        exc_info=exc if self.settings.debug else None)  # fmt: skip
-
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(KafkaException),
-            wait=tenacity.wait_exponential(multiplier=0.5, max=self.settings.coinbase.backoff_max_s),
-            stop=lambda _state: should_stop(),
-            before_sleep=line,
-            retry_error_callback=lambda _state: False,
-        )(lambda: ensure_topics(self.settings.kafka, TOPICS_TIMEOUT_S) is not None)
+        kafka = self.settings.kafka
+        try:
+            until_stopped(
+                f"reaching Kafka at {kafka.bootstrap_servers}",
+                log,
+                should_stop,
+                self.settings.coinbase.backoff_max_s,
+                self.settings.debug,
+                retry=tenacity.retry_if_exception_type(KafkaException),
+            )(ensure_topics, kafka, TOPICS_TIMEOUT_S)
+        except KafkaException:
+            if should_stop():
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------ sources
 

@@ -41,6 +41,7 @@ from pyiceberg.table import Table
 
 from infrastructure.catalog import load_catalog
 from infrastructure.kafka import consumer_config, producer_config
+from infrastructure.retrying import one_line, until_stopped
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import bounded_dead_letter
@@ -111,11 +112,6 @@ class DeliveryFailed(RuntimeError):
 class Abandoned(RuntimeError):
     """The writer is stopping during an outage: the batch in hand is dropped, unrecorded (its
     messages are read again by the next start)."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
 
 
 class BronzeWriter:
@@ -298,12 +294,9 @@ class BronzeWriter:
         Storage, catalog or DLQ unavailable: keep the batch and retry until it lands or the writer
         stops; the commit may have landed before the error, so the table is re-read first."""
         started = time.perf_counter()
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(Exception),
-            wait=tenacity.wait_exponential(multiplier=0.5, max=self.settings.bronze.retry_max_s),
-            stop=lambda _state: self.stopping.is_set(),
-            before_sleep=self._retry_line,
-            reraise=True,
+        bronze = self.settings.bronze
+        retrying = until_stopped(
+            "bronze append", log, self.stopping.is_set, bronze.retry_max_s, self.settings.debug
         )
         try:
             recorded, written = retrying(self._append_resolving_conflicts, batch)
@@ -333,17 +326,6 @@ class BronzeWriter:
                 self.metrics.errors.labels("commit").inc()
                 raise
         raise RuntimeError(f"{MAX_CONFLICTS} commit conflicts in a row")
-
-    def _retry_line(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "bronze append failed (attempt %d, retrying in %.1f s): %s",
-            state.attempt_number,
-            wait,
-            one_line(exc) if exc else "?",
-            exc_info=exc if self.settings.debug else None,
-        )
 
     def _reread(self) -> Offsets:
         self.table.refresh()
@@ -567,21 +549,11 @@ def run_writer(
         metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
     stop = stop or threading.Event()
 
-    def line(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("bronze writer cannot start (attempt %d, retrying in %.1f s): %s", state.attempt_number,
-                    wait, one_line(exc) if exc else "?", exc_info=exc if settings.debug else None)  # fmt: skip
-
     # storage or catalog not up yet: wait for it (a missing table is the user's to fix: no retry)
-    writer = tenacity.Retrying(
-        retry=tenacity.retry_if_not_exception_type((NoSuchTableError, NoSuchNamespaceError)),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=settings.bronze.retry_max_s),
-        stop=lambda _state: stop.is_set(),
-        sleep=stop.wait,
-        before_sleep=line,
-        reraise=True,
-    )(BronzeWriter, settings, metrics, crash_after_commits)
+    writer = until_stopped(
+        "bronze writer start", log, stop.is_set, settings.bronze.retry_max_s, settings.debug,
+        retry=tenacity.retry_if_not_exception_type((NoSuchTableError, NoSuchNamespaceError)), sleep=stop.wait,
+    )(BronzeWriter, settings, metrics, crash_after_commits)  # fmt: skip
     writer.run(stop, idle_exit_s=idle_exit_s)
     return writer
 

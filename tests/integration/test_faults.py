@@ -8,7 +8,6 @@ import signal
 import time
 
 import pytest
-
 from confluent_kafka.admin import AdminClient
 
 from infrastructure.bootstrap import ensure_topics
