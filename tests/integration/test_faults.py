@@ -106,13 +106,18 @@ def test_seaweedfs_sigkill(fault_rig: FaultRig, outage_s: float, label: str) -> 
         assert retries > 20
 
 
+def kill_once_streaming(rig: FaultRig, victim) -> None:
+    """SIGKILL ``victim`` once bronze holds a few seconds of the stream."""
+    rig.wait_rows(RATE * 3, 60)
+    victim.kill()
+    victim.wait(timeout=10)
+
+
 def test_writer_sigkill(fault_rig: FaultRig) -> None:
     """Also: once everything is written the lag gauge reads 0 (not the last flush's backlog)."""
     rig = fault_rig
     writer, ingest = rig.writer(), rig.ingest(RATE, 20)
-    rig.wait_rows(RATE * 3, 60)
-    writer.kill()
-    writer.wait(timeout=10)
+    kill_once_streaming(rig, writer)
     time.sleep(3)
     restarted = rig.writer(metrics=True)
     assert ingest.wait(timeout=120) == 0, rig.log_of(ingest)[-3000:]
@@ -135,9 +140,7 @@ def test_ingest_sigkill(fault_rig: FaultRig) -> None:
     """A killed ingest prints no summary: what it had acknowledged is what Kafka holds from it."""
     rig = fault_rig
     writer, first = rig.writer(), rig.ingest(RATE, 60)
-    rig.wait_rows(RATE * 3, 60)
-    first.kill()
-    first.wait(timeout=10)
+    kill_once_streaming(rig, first)
     before = sum(rig.end_offsets().values())
     figures = finish(rig, rig.ingest(RATE, 8), writer, "ingest SIGKILL, a new ingest after it", before)
     assert_all(figures)
