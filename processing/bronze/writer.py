@@ -503,6 +503,8 @@ class BronzeWriter:
                 else:
                     _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
             except KafkaException:
+                if live:
+                    break  # the broker is away: do not wait on it once per partition
                 continue
             if high < 0:
                 continue
