@@ -323,6 +323,20 @@ def basic_auth_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
+def scrape_gauge(url: str, name: str) -> float | None:
+    """A metric from a Prometheus text endpoint, its samples summed (a gauge per partition reads as
+    its total); None if the endpoint is unreachable or has no such metric."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    values = [s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+    return sum(values) if values else None
+
+
 # Picked ports stay below Linux's ephemeral range (32768-60999 by default), where outgoing
 # connections take their local ports, and so do their gRPC twins (+10000).
 FREE_PORT_RANGE = (10000, 22000)

@@ -122,6 +122,7 @@ class BronzeSettings(_Section):
     instance_id: str = "bronze-1"
     flush_rows: int = Field(50_000, ge=1)
     flush_seconds: float = Field(5.0, gt=0)
+    retry_max_s: float = Field(30.0, gt=0, description="longest wait between retries of an outage")
 
 
 class MaintenanceSettings(_Section):
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     # NoDecode: the validator below accepts both "A,B" and a JSON list
     products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
     data_dir: Path = DEFAULT_DATA_DIR
+    debug: bool = Field(False, description="log full tracebacks of retried errors")
 
     kafka: KafkaSettings = KafkaSettings()
     coinbase: CoinbaseSettings = CoinbaseSettings()

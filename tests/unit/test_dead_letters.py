@@ -29,3 +29,19 @@ def test_long_reasons_are_cut_and_foreign_headers_ignored() -> None:
     read = read_dead_letter_headers(headers)
     assert len(read["dlq.reason"]) == 500
     assert "traceparent" not in read
+
+
+def test_an_oversized_value_becomes_a_prefix_with_its_size_and_digest() -> None:
+    import hashlib
+
+    from ingestion.dead_letters import ENVELOPE_BYTES, bounded_dead_letter
+
+    big = b"x" * 3_000_000
+    value, headers = bounded_dead_letter(big, "oversized frame", "ingest", "replay", 1_000_000)
+    read = read_dead_letter_headers(headers)
+    assert value == big[: 1_000_000 - ENVELOPE_BYTES]
+    assert read["dlq.size"] == "3000000" and read["dlq.truncated"] == str(len(value))
+    assert read["dlq.sha256"] == hashlib.sha256(big).hexdigest()
+    small, small_headers = bounded_dead_letter(b"{bad", "not JSON", "ingest", None, 1_000_000)
+    assert small == b"{bad" and "dlq.size" not in read_dead_letter_headers(small_headers)
+    assert bounded_dead_letter(None, "tombstone", "bronze", None, 1_000_000)[0] is None
