@@ -71,6 +71,14 @@ demo: setup ## Stack + Airflow up, ingestion + bronze writer (live summary until
 bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw append baselines (own stack)
 	$(PY) bench/bronze.py $(BENCH_ARGS)
 
+.PHONY: notebook
+notebook: setup-notebook ## Open the walkthrough notebook (docs/notebooks/walkthrough.ipynb) in JupyterLab on 127.0.0.1; needs a stack with data (make demo)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser docs/notebooks/walkthrough.ipynb
+
+.PHONY: docs
+docs: setup ## Build dbt docs + Great Expectations Data Docs under <data dir>/docs/ and serve them on 127.0.0.1:8502 (needs the stack up)
+	$(LAKEHOUSE) docs
+
 ##@ Cluster stack (docker compose)
 
 COMPOSE ?= docker compose

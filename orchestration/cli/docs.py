@@ -1,0 +1,101 @@
+"""``lakehouse docs`` (``make docs``): dbt's model docs and Great Expectations' Data Docs for this
+stack, built under ``<data_dir>/docs/`` and served on 127.0.0.1 until Ctrl-C.
+
+The stages build their parts (``processing.gold.generate_docs``, ``quality.data_docs``); this
+module puts one index page over both and serves the folder with the standard library's server.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import click
+
+from infrastructure.settings import Settings
+
+
+@dataclass(frozen=True)
+class DocsSite:
+    root: Path  # <data_dir>/docs
+    dbt_index: Path
+    quality_index: Path
+    quality_runs: int
+
+
+def docs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "docs"
+
+
+def index_page(site: DocsSite) -> str:
+    """The landing page linking both sites (pure)."""
+    runs = (
+        f"the suites and the newest {site.quality_runs} quality run(s)"
+        if site.quality_runs
+        else ("the suites (no quality run yet: `lakehouse quality` or the hourly DAG writes results)")
+    )
+    links = (
+        (site.dbt_index, "dbt docs", "gold models, their lineage from bronze and silver, columns and tests"),
+        (site.quality_index, "Great Expectations Data Docs", runs),
+    )
+    items = "\n".join(
+        f'<li><a href="{html.escape(str(path.relative_to(site.root)))}">{title}</a>: {html.escape(what)}</li>'
+        for path, title, what in links
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>lakehouse-crypto docs</title></head>"
+        f"<body><h1>lakehouse-crypto docs</h1><ul>\n{items}\n</ul></body></html>\n"
+    )
+
+
+def build_docs(settings: Settings) -> DocsSite:
+    """dbt docs into ``<data_dir>/docs/dbt/``, Data Docs into ``<data_dir>/docs/great_expectations/``,
+    and ``<data_dir>/docs/index.html`` over both. Needs the stack up (dbt reads the catalog)."""
+    from processing.gold import generate_docs
+    from quality.data_docs import build_data_docs
+
+    root = docs_dir(settings)
+    dbt_index = generate_docs(settings, root / "dbt")
+    quality = build_data_docs(settings, root / "great_expectations")
+    site = DocsSite(root, dbt_index, quality.index, quality.runs)
+    (root / "index.html").write_text(index_page(site))
+    return site
+
+
+def make_server(settings: Settings, root: Path, port: int | None = None) -> ThreadingHTTPServer:
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    return ThreadingHTTPServer(
+        (settings.stack.host, settings.stack.docs_port if port is None else port), handler
+    )
+
+
+@click.command("docs")
+@click.option("--port", type=int, default=None, help="Port (default: LAKEHOUSE_STACK__DOCS_PORT).")
+@click.option("--no-serve", is_flag=True, help="Build the docs and exit.")
+def docs_command(port: int | None, no_serve: bool) -> None:
+    """Build dbt docs and Great Expectations Data Docs under <data_dir>/docs/ and serve them."""
+    from infrastructure.settings import load_settings
+    from processing.gold import DbtDocsError
+
+    settings = load_settings()
+    click.echo("building dbt docs (dbt docs generate) and Great Expectations Data Docs ...")
+    try:
+        site = build_docs(settings)
+    except DbtDocsError as exc:
+        raise click.ClickException(f"{exc}\n(is the stack up? `lakehouse up`)") from None
+    click.echo(f"dbt docs          {site.dbt_index}")
+    click.echo(f"Data Docs         {site.quality_index} ({site.quality_runs} quality run(s))")
+    if no_serve:
+        return
+    server = make_server(settings, site.root, port)
+    host, bound = server.server_address[:2]
+    click.echo(f"docs on http://{host}:{bound}/ (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
