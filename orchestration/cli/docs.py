@@ -78,6 +78,7 @@ def make_server(settings: Settings, root: Path, port: int | None = None) -> Thre
 def docs_command(port: int | None, no_serve: bool) -> None:
     """Build dbt docs and Great Expectations Data Docs under <data_dir>/docs/ and serve them."""
     from infrastructure.settings import load_settings
+    from orchestration.cli.dashboard import serve
     from processing.gold import DbtDocsError
 
     settings = load_settings()
@@ -90,12 +91,4 @@ def docs_command(port: int | None, no_serve: bool) -> None:
     click.echo(f"Data Docs         {site.quality_index} ({site.quality_runs} quality run(s))")
     if no_serve:
         return
-    server = make_server(settings, site.root, port)
-    host, bound = server.server_address[:2]
-    click.echo(f"docs on http://{host}:{bound}/ (Ctrl-C stops it)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(make_server(settings, site.root, port), "docs")

@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from infrastructure.settings import to_environment
-from tests.fixtures.pipeline import PipelineStack
+from tests.fixtures.pipeline import STACK_TIMEOUT_S, PipelineStack
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "walkthrough.ipynb"
@@ -32,6 +32,7 @@ def text_of(outputs: list) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.timeout(STACK_TIMEOUT_S)
 def test_the_walkthrough_runs_against_a_stack_with_data(
     pipeline_stack: PipelineStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
