@@ -24,6 +24,9 @@ class DocsSite:
     dbt_index: Path
     quality_index: Path
     quality_runs: int
+    # GE's own index lists its pages with scripts from public CDNs, so offline it shows none:
+    # the landing page links each suite and validation page itself (static HTML)
+    quality_pages: tuple[Path, ...] = ()
 
 
 def docs_dir(settings: Settings) -> Path:
@@ -35,20 +38,30 @@ def index_page(site: DocsSite) -> str:
     runs = (
         f"the suites and the newest {site.quality_runs} quality run(s)"
         if site.quality_runs
-        else ("the suites (no quality run yet: `lakehouse quality` or the hourly DAG writes results)")
+        else "the suites (no quality run yet: `lakehouse quality` or the hourly DAG writes results)"
     )
     links = (
         (site.dbt_index, "dbt docs", "gold models, their lineage from bronze and silver, columns and tests"),
         (site.quality_index, "Great Expectations Data Docs", runs),
     )
     items = "\n".join(
-        f'<li><a href="{html.escape(str(path.relative_to(site.root)))}">{title}</a>: {html.escape(what)}</li>'
+        f'<li><a href="{_href(site, path)}">{title}</a>: {html.escape(what)}</li>'
         for path, title, what in links
     )
+    pages = "\n".join(
+        f'<li><a href="{_href(site, page)}">{html.escape(str(page.relative_to(site.quality_index.parent)))}</a></li>'
+        for page in site.quality_pages
+    )
+    if pages:
+        items += f"\n<li>Great Expectations pages:<ul>\n{pages}\n</ul></li>"
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>lakehouse-crypto docs</title></head>"
         f"<body><h1>lakehouse-crypto docs</h1><ul>\n{items}\n</ul></body></html>\n"
     )
+
+
+def _href(site: DocsSite, path: Path) -> str:
+    return html.escape(path.relative_to(site.root).as_posix())
 
 
 def build_docs(settings: Settings) -> DocsSite:
@@ -60,7 +73,9 @@ def build_docs(settings: Settings) -> DocsSite:
     root = docs_dir(settings)
     dbt_index = generate_docs(settings, root / "dbt")
     quality = build_data_docs(settings, root / "great_expectations")
-    site = DocsSite(root, dbt_index, quality.index, quality.runs)
+    ge_root = quality.index.parent
+    pages = (*sorted(ge_root.glob("expectations/*.html")), *sorted(ge_root.glob("validations/**/*.html")))
+    site = DocsSite(root, dbt_index, quality.index, quality.runs, pages)
     (root / "index.html").write_text(index_page(site))
     return site
 

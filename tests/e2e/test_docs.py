@@ -55,6 +55,7 @@ def test_docs_builds_both_sites_under_the_data_folder(pipeline_stack: PipelineSt
         with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as response:
             landing = response.read().decode()
         assert 'href="dbt/index.html"' in landing and 'href="great_expectations/index.html"' in landing
+        assert 'href="great_expectations/validations/silver_trades/' in landing  # readable offline
     finally:
         server.shutdown()
         server.server_close()

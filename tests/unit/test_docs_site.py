@@ -29,3 +29,10 @@ def test_the_landing_page_links_both_sites_relatively(tmp_path: Path) -> None:
     assert 'href="dbt/index.html"' in page and 'href="great_expectations/index.html"' in page
     assert "no quality run yet" in page
     assert "newest 3 quality run(s)" in index_page(replace(site, quality_runs=3))
+    page = (
+        tmp_path / "great_expectations" / "validations" / "silver_trades" / "w" / "t" / "silver_trades.html"
+    )
+    # GE's own index needs scripts from CDNs to list its pages, so the landing page lists them
+    assert 'href="great_expectations/validations/silver_trades/w/t/silver_trades.html"' in index_page(
+        replace(site, quality_pages=(page,))
+    )
