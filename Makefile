@@ -73,7 +73,7 @@ bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw app
 
 .PHONY: notebook
 notebook: setup-notebook ## Open the walkthrough notebook (docs/notebooks/walkthrough.ipynb) in JupyterLab on 127.0.0.1; needs a stack with data (make demo)
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser docs/notebooks/walkthrough.ipynb
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) docs/notebooks/walkthrough.ipynb
 
 .PHONY: docs
 docs: setup ## Build dbt docs + Great Expectations Data Docs under <data dir>/docs/ and serve them on 127.0.0.1:8502 (needs the stack up)
