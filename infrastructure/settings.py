@@ -203,6 +203,7 @@ class StackSettings(_Section):
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
     airflow_port: int = 8081
+    docs_port: int = 8502  # `lakehouse docs` serves dbt docs and GE Data Docs here
     start_timeout_s: float = Field(60.0, gt=0)
 
 

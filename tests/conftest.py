@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.bronze",
     "tests.fixtures.monitoring",
     "tests.fixtures.faults",
+    "tests.fixtures.pipeline",
 ]
 
 TIERS = ("unit", "integration", "e2e")

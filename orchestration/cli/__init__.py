@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "trigger": "orchestration.cli.airflow:trigger_command",
     "demo": "orchestration.cli.demo:demo_command",
     "dashboard": "orchestration.cli.dashboard:dashboard_command",
+    "docs": "orchestration.cli.docs:docs_command",
 }
 
 

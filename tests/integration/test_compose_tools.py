@@ -1,6 +1,6 @@
 """The compose stack checked by real programs, without a Docker engine.
 
-- ``docker-compose config`` (Debian's docker-compose, installed by ``make setup``) parses and
+- ``docker-compose config`` (Debian's docker-compose, installed by ``make setup-test``) parses and
   validates the file with a copy of .env.example plus test secrets;
 - ``promtool check config`` validates the stack's Prometheus config;
 - the SeaweedFS container's own scripts (start with an identities file, create the bucket) run
@@ -30,7 +30,7 @@ def docker_compose_config(
     """``docker-compose config`` in a project dir that mirrors the repository with the given .env."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose not installed (make setup installs Debian's docker-compose)")
+        pytest.skip("docker-compose not installed (make setup-test installs Debian's docker-compose)")
     for entry in ROOT.iterdir():
         if entry.name not in {".env", ".git", ".venv", ".lakehouse"}:
             (project / entry.name).symlink_to(entry)
