@@ -25,6 +25,15 @@ DEFAULT_DATA_DIR = Path(".lakehouse")
 CREDENTIALS_FILE = "credentials.env"
 
 
+def split_list(value: object) -> object:
+    """A list variable written either as ``A,B`` or as a JSON list (what ``to_environment`` writes)."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -181,9 +190,7 @@ class CompletenessSettings(_Section):
     @field_validator("backfill_exchanges", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        return value
+        return split_list(value)
 
 
 class TrinoSettings(_Section):
@@ -251,11 +258,7 @@ class Settings(BaseSettings):
     @field_validator("products", mode="before")
     @classmethod
     def _split_products(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
+        return split_list(value)
 
     @field_validator("data_dir")
     @classmethod
