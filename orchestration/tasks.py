@@ -80,7 +80,9 @@ def maintain(identifier: str) -> dict:
     return {step: summary(outcome) for step, outcome in result.items()}
 
 
-def backfill(product: str, start: str, end: str, first_id: int | None = None, last_id: int | None = None) -> dict:
+def backfill(
+    product: str, start: str, end: str, first_id: int | None = None, last_id: int | None = None
+) -> dict:
     """By time range, or by trade-id range when ``first_id``/``last_id`` are given (a gap)."""
     from ingestion.backfill import backfill_ids, backfill_range
 
@@ -88,7 +90,9 @@ def backfill(product: str, start: str, end: str, first_id: int | None = None, la
     if first_id is not None and last_id is not None:
         result = backfill_ids(get_settings(), product.upper(), int(first_id), int(last_id))
     else:
-        result = backfill_range(get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end"))
+        result = backfill_range(
+            get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end")
+        )
     if not result.complete:
         raise RuntimeError(
             f"backfill incomplete: published={result.published} acked={result.acked} unsent={result.unsent}"

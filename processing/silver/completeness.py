@@ -188,7 +188,9 @@ def split_dead_letters(holes: Iterable[Hole], dead: DeadIds) -> tuple[list[Hole]
     refused: list[Hole] = []
     for hole in holes:
         ids = dead.get(hole.sequence, ())
-        inside = ids[bisect.bisect_left(ids, hole.first_missing_id) : bisect.bisect_right(ids, hole.last_missing_id)]
+        inside = ids[
+            bisect.bisect_left(ids, hole.first_missing_id) : bisect.bisect_right(ids, hole.last_missing_id)
+        ]
         cursor = hole.first_missing_id
         for first, last in _runs(inside):
             if first > cursor:

@@ -1,5 +1,6 @@
 """``run_completeness``: check silver's trade ids over a window of exchange time, record the holes in
-``silver.trade_gaps``, close the ones now filled, and list the holes to backfill.
+``silver.trade_gaps``, close the ones now filled, and list the holes to backfill; ``completeness_job``:
+the same as one pushed job run (``job="completeness"``), what the CLI and the Airflow tasks call.
 
 Both stacks run it the same way: DuckDB reads silver through the Iceberg REST catalog (SeaweedFS's
 embedded, Nessie's in compose) and pyiceberg commits the few gap rows. The compose stack's Spark is
@@ -22,13 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
+from infrastructure.job_metrics import run_and_push
 from infrastructure.settings import Settings
 from infrastructure.tables import SILVER_TRADE_GAPS, SILVER_TRADES, SILVER_TRADES_REJECTED
+from infrastructure.times import Window
 from processing.silver import completeness as c
 from processing.silver.completeness import GapRow
 from processing.silver.sql import to_dialect
 
 log = logging.getLogger(__name__)
+JOB = "completeness"
 GAPS_ARROW = SILVER_TRADE_GAPS.schema.as_arrow()
 COMMIT_ATTEMPTS = 3
 DLQ_READ_TIMEOUT_S = 30.0  # bounds the DLQ scan in time as max_dead_letters bounds it in count
@@ -71,20 +75,23 @@ def read_dead_letters(settings: Settings, since: datetime) -> list[tuple[str, st
     """(exchange, product_id, trade_id) of the DLQ messages since ``since`` that name a trade."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+    from infrastructure.kafka import consumer_config
     from ingestion.dead_letters import dead_lettered_trade
 
     topic, limit = settings.kafka.dlq_topic, settings.completeness.max_dead_letters
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "lakehouse-completeness",
-        "enable.auto.commit": False, "enable.partition.eof": True,
-    })  # fmt: skip
+    # assigned partitions, never committed: the group id only names the reader
+    consumer = Consumer(
+        consumer_config(settings.kafka, "lakehouse-completeness", **{"enable.partition.eof": True})
+    )
     found: list[tuple[str, str, int]] = []
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None or limit == 0:
             return found
         at = int(since.timestamp() * 1000)
-        starts = consumer.offsets_for_times([TopicPartition(topic, p, at) for p in meta.partitions], timeout=10)
+        starts = consumer.offsets_for_times(
+            [TopicPartition(topic, p, at) for p in meta.partitions], timeout=10
+        )
         todo = {}
         for tp in starts:
             end = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
@@ -107,7 +114,9 @@ def read_dead_letters(settings: Settings, since: datetime) -> list[tuple[str, st
                 if named is not None:
                     found.append(named)
         if todo:
-            log.warning("DLQ scan stopped after %d messages (bound reached); later dead letters not read", read)
+            log.warning(
+                "DLQ scan stopped after %d messages (bound reached); later dead letters not read", read
+            )
     finally:
         consumer.close()
     return found
@@ -165,10 +174,16 @@ def run_completeness(
             open_rows = [r.hole for r in existing if r.status == c.OPEN]
             present: dict[int, int] = {}
             if open_rows:
-                counts = dict(con.execute(to_dialect(c.coverage_sql(silver, "dead_ids", open_rows), "duckdb")).fetchall())
+                counts = dict(
+                    con.execute(
+                        to_dialect(c.coverage_sql(silver, "dead_ids", open_rows), "duckdb")
+                    ).fetchall()
+                )
                 positions = [i for i, r in enumerate(existing) if r.status == c.OPEN]
                 present = {i: counts.get(n, 0) for n, i in enumerate(positions)}
-            rows = c.reconcile(existing, present, missing, refused, checked_at, timedelta(days=cfg.retention_days))
+            rows = c.reconcile(
+                existing, present, missing, refused, checked_at, timedelta(days=cfg.retention_days)
+            )
             changed = rows != existing
             if not changed:
                 break
@@ -189,7 +204,10 @@ def run_completeness(
     )  # fmt: skip
     skipped = len([r for r in still_open if r.hole.exchange in cfg.backfill_exchanges]) - len(requests)
     if skipped > 0:
-        log.warning("%d open gaps not sent to backfill (too large, product not configured, or over the per-run bound)", skipped)
+        log.warning(
+            "%d open gaps not sent to backfill (too large, product not configured, or over the per-run bound)",
+            skipped,
+        )
     return CompletenessResult(
         start=start,
         end=end,
@@ -204,3 +222,12 @@ def run_completeness(
         duration_s=time.perf_counter() - began,
         backfills=[r.trigger_kwargs() for r in requests],
     )
+
+
+def completeness_job(settings: Settings, window: Window, recheck_hours: int = 0) -> CompletenessResult:
+    """One check of ``window`` (plus ``recheck_hours`` before it), its figures pushed as job
+    ``completeness`` (``lakehouse_job_rows{kind="missing_open"}`` is what the alert watches)."""
+    return run_and_push(
+        settings, JOB, lambda: run_completeness(settings, window.start, window.end, recheck_hours),
+        CompletenessResult.metric_counts, window.end,
+    )  # fmt: skip

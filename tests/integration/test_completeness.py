@@ -192,7 +192,9 @@ def test_trades_a_broker_crash_lost_are_found_backfilled_and_closed(
             backfilled = 0
             for request in requests:
                 conf = request["conf"]
-                result = tasks.backfill(conf["product"], conf["start"], conf["end"], conf["first_id"], conf["last_id"])
+                result = tasks.backfill(
+                    conf["product"], conf["start"], conf["end"], conf["first_id"], conf["last_id"]
+                )
                 backfilled += result["published"]
                 caught_up = tasks.wait_for_bronze(result)
                 tasks.silver(caught_up["ingest_start"], caught_up["ingest_end"])
@@ -204,7 +206,9 @@ def test_trades_a_broker_crash_lost_are_found_backfilled_and_closed(
 
     rows = _gap_rows(settings)
     assert {r["status"] for r in rows} == {"filled", "dead_lettered"}
-    assert all(r["missing_count"] == 0 and r["filled_at"] is not None for r in rows if r["status"] == "filled")
+    assert all(
+        r["missing_count"] == 0 and r["filled_at"] is not None for r in rows if r["status"] == "filled"
+    )
     assert backfilled == len(lost)
     silver_ids = _silver_ids(settings)
     assert silver_ids | {refused} == set(range(min(made), max(made) + 1))  # the hour ends complete

@@ -87,7 +87,9 @@ def test_sql_parses_for_duckdb_and_trino() -> None:
 
 def test_dead_lettered_ids_are_cut_out_of_holes() -> None:
     hole = Hole("coinbase", "BTC-USD", 10, 20, H)
-    dead = c.index_dead([("coinbase", "BTC-USD", i) for i in (10, 11, 15, 20, 25)] + [("coinbase", "ETH-USD", 12)])
+    dead = c.index_dead(
+        [("coinbase", "BTC-USD", i) for i in (10, 11, 15, 20, 25)] + [("coinbase", "ETH-USD", 12)]
+    )
     missing, refused = c.split_dead_letters([hole], dead)
     assert [(h.first_missing_id, h.last_missing_id) for h in missing] == [(12, 14), (16, 19)]
     assert [(h.first_missing_id, h.last_missing_id) for h in refused] == [(10, 11), (15, 15), (20, 20)]
@@ -98,7 +100,9 @@ def test_dead_lettered_ids_are_cut_out_of_holes() -> None:
 
 def test_coverage_counts_ids_present_in_silver_or_dead_letters() -> None:
     con = silver([(1, 1), (3, 2), (4, 3), (9, 4)])
-    con.execute("CREATE TABLE dead AS SELECT 'coinbase' AS exchange, 'BTC-USD' AS product_id, 5::BIGINT AS trade_id")
+    con.execute(
+        "CREATE TABLE dead AS SELECT 'coinbase' AS exchange, 'BTC-USD' AS product_id, 5::BIGINT AS trade_id"
+    )
     wanted = [Hole("coinbase", "BTC-USD", 2, 8, H), Hole("coinbase", "ETH-USD", 2, 8, H)]
     query = to_dialect(c.coverage_sql("silver", "dead", wanted), "duckdb")
     assert con.execute(query).fetchall() == [(0, 3), (1, 0)]  # 3, 4 and the dead-lettered 5

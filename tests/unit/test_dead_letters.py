@@ -37,7 +37,13 @@ def test_a_refused_frame_still_names_its_trade() -> None:
     bad_match = b'{"type":"match","trade_id":11,"product_id":"BTC-USD","price":"-1"}'
     assert named_trade(bad_match) == ("BTC-USD", 11)
     assert named_trade(b'{"trade_id":12,"price":"x"}') == (None, 12)  # a REST element
-    for garbage in (b"not json", b"[1,2]", b'{"trade_id":true}', b'{"trade_id":"11"}', b"{" + b" " * (1 << 20)):
+    for garbage in (
+        b"not json",
+        b"[1,2]",
+        b'{"trade_id":true}',
+        b'{"trade_id":"11"}',
+        b"{" + b" " * (1 << 20),
+    ):
         assert named_trade(garbage) is None
     assert dead_lettered_trade(b"coinbase:BTC-USD", bad_match) == ("coinbase", "BTC-USD", 11)
     assert dead_lettered_trade(b"coinbase:BTC-USD", b'{"trade_id":12}') == ("coinbase", "BTC-USD", 12)
