@@ -47,6 +47,10 @@ demo: setup ## Stack + Airflow up, ingestion + bronze writer (live summary until
 bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw append baselines (own stack)
 	$(PY) bench/bronze.py $(BENCH_ARGS)
 
+.PHONY: bench-completeness
+bench-completeness: setup ## Benchmark the trade-id gap finder against a plain scan, and soak the gap table's size
+	$(PY) -m bench.completeness $(BENCH_ARGS)
+
 ##@ Cluster stack (docker compose)
 
 COMPOSE ?= docker compose
