@@ -102,16 +102,18 @@ class Pipeline:
         key = self._keys.get(product) if product is not None else None
         self.producer.dead_letter(raw, reason, source, key)
 
-    def _refused(self, raw: bytes | str, reason: str, source: Source) -> Gap | None:
-        """Dead-letter a bad frame. One that still names its trade id proves that trade happened:
-        continuity counts it as seen, so the id is not reported (and backfilled) as a missed gap."""
+    def _refused(self, raw: bytes | str, reason: str, source: Source) -> None:
+        """Dead-letter a bad frame. One that names the product's next trade id proves that trade
+        happened: continuity counts it as seen, so the id is not reported (and backfilled) as a
+        missed gap. Only the next id: the id of a corrupt frame may be corrupt too, and a leap to
+        it would hide the real ids after it."""
         named = named_trade(raw)
         product = named[0] if named is not None and named[0] in self.products else None
         self.dead_letter(raw, reason, source, product)
-        if product is None:
-            return None
-        assert named is not None
-        return self._gap(self.continuity.observe_trade(product, named[1]))
+        if product is not None and named is not None:
+            last = self.continuity.last_trade_id(product)
+            if last is not None and named[1] == last + 1:
+                self.continuity.observe_trade(product, named[1])
 
     def _duplicate(self, product: str) -> None:
         self.counts.duplicates += 1

@@ -68,6 +68,25 @@ def test_a_dead_lettered_trade_id_starts_no_backfill(broker: Broker, fake_coinba
     assert orjson.loads(dead.value())["trade_id"] == refused
 
 
+def test_a_corrupt_id_far_ahead_hides_no_later_gap(broker: Broker, fake_coinbase: FakeCoinbase) -> None:
+    fake = fake_coinbase
+    settings = ingest_settings(broker, fake)
+    fake.set_heartbeats(False)  # the gap must come from the trades, not from a heartbeat
+    run = IngestThread(settings, LIVE).start()
+    try:
+        fake.wait_for_subscriptions(1)
+        fake.trade(PRODUCT, 3)
+        fake.send_raw(orjson.dumps({**fake.ledger[PRODUCT][-1], "trade_id": 10**12, "price": "-1"}))
+        fake.skip(2)
+        skipped = fake.trade(PRODUCT, 2)
+        fake.trade(PRODUCT, 1)  # reveals the two skipped ids
+        wait_until(lambda: set(skipped) <= set(trade_ids(read_topic(broker.bootstrap, settings.kafka.trades_topic)).get(PRODUCT, [])),
+                   30, "the skipped trades backfilled")  # fmt: skip
+    finally:
+        summary = run.stop()
+    assert summary.counts.dead_letters == 1 and summary.counts.gaps == 1 and summary.counts.backfilled == 2
+
+
 # ---------------------------------------------------------------- broker crash
 
 
