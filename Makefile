@@ -79,6 +79,10 @@ notebook: setup-notebook ## Open the walkthrough notebook (docs/notebooks/walkth
 docs: setup ## Build dbt docs + Great Expectations Data Docs under <data dir>/docs/ and serve them on 127.0.0.1:8502 (needs the stack up)
 	$(LAKEHOUSE) docs
 
+.PHONY: bench-completeness
+bench-completeness: setup ## Benchmark the trade-id gap finder against a plain scan, and soak the gap table's size
+	$(PY) -m bench.completeness $(BENCH_ARGS)
+
 ##@ Cluster stack (docker compose)
 
 COMPOSE ?= docker compose

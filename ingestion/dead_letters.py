@@ -11,6 +11,10 @@ Key: the original key if there was one. Headers (all UTF-8):
 - ``dlq.size``, ``dlq.sha256``  only when the value is a prefix: a frame too big for the broker
   (``kafka.max_message_bytes``) is cut to ``dlq.truncated`` bytes; its full size and digest say
   what it was, so nothing a venue sends can make the dead letter itself undeliverable
+
+A refused trade that still names its trade id (a match frame with a bad price, a REST element
+that failed validation) is keyed ``exchange:product_id`` like a trade: silver's completeness check
+reads those ids back with :func:`dead_lettered_trade`, so they are not mistaken for lost trades.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+import orjson
+
 from ingestion.events import format_time
 
 REASON, STAGE, SOURCE, TIME, ORIGIN = "dlq.reason", "dlq.stage", "dlq.source", "dlq.time", "dlq.origin"
@@ -26,6 +32,7 @@ SIZE, SHA256, TRUNCATED = "dlq.size", "dlq.sha256", "dlq.truncated"
 MAX_REASON_CHARS = 500
 # room left in a message for the key, the headers and the record's framing
 ENVELOPE_BYTES = 4096
+MAX_NAMED_BYTES = 1 << 20  # larger payloads are not trades: not parsed for an id
 
 
 def dead_letter_headers(
@@ -72,3 +79,34 @@ def bounded_dead_letter(
 def read_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
     """Headers of a consumed DLQ message as a dict (for tests, tools and the DLQ inspector)."""
     return {k: (v or b"").decode(errors="replace") for k, v in (headers or []) if k.startswith("dlq.")}
+
+
+def named_trade(raw: bytes | str) -> tuple[str | None, int] | None:
+    """(product_id or None, trade_id) that a refused payload still names, if it names one.
+
+    ``{"type": "match", "trade_id": 11, "product_id": "BTC-USD", "price": "-1", ...}`` ->
+    ``("BTC-USD", 11)``; a REST element has no product (``(None, 11)``); garbage -> None.
+    """
+    if len(raw) > MAX_NAMED_BYTES:
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    trade_id, product = obj.get("trade_id"), obj.get("product_id")
+    if not isinstance(trade_id, int) or isinstance(trade_id, bool):
+        return None
+    return (product if isinstance(product, str) else None, trade_id)
+
+
+def dead_lettered_trade(key: bytes | None, value: bytes | None) -> tuple[str, str, int] | None:
+    """(exchange, product_id, trade_id) of a DLQ message keyed ``exchange:product_id``, or None."""
+    if not key or value is None:
+        return None
+    exchange, sep, product = key.decode(errors="replace").partition(":")
+    named = named_trade(value)
+    if not sep or named is None or (named[0] is not None and named[0] != product):
+        return None
+    return (exchange, product, named[1])

@@ -239,12 +239,13 @@ class Ingestor:
     async def _backfill(
         self, rest: CoinbaseRest, gaps: asyncio.Queue[Gap], pipeline: Pipeline, pending: list[Gap]
     ) -> None:
-        def invalid(raw: bytes, reason: str) -> None:
-            pipeline.dead_letter(raw, reason, "backfill")
-
         while True:
             gap = await gaps.get()
             pending.append(gap)  # until it is filled: a stop mid-way reports it
+
+            def invalid(raw: bytes, reason: str, product: str = gap.product_id) -> None:
+                pipeline.dead_letter(raw, reason, "backfill", product)
+
             try:
                 async for trade in rest.fill(gap, invalid):
                     pipeline.publish_backfill(trade)

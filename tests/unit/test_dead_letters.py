@@ -45,3 +45,25 @@ def test_an_oversized_value_becomes_a_prefix_with_its_size_and_digest() -> None:
     small, small_headers = bounded_dead_letter(b"{bad", "not JSON", "ingest", None, 1_000_000)
     assert small == b"{bad" and "dlq.size" not in read_dead_letter_headers(small_headers)
     assert bounded_dead_letter(None, "tombstone", "bronze", None, 1_000_000)[0] is None
+
+
+def test_a_refused_frame_still_names_its_trade() -> None:
+    from ingestion.dead_letters import dead_lettered_trade, named_trade
+
+    bad_match = b'{"type":"match","trade_id":11,"product_id":"BTC-USD","price":"-1"}'
+    assert named_trade(bad_match) == ("BTC-USD", 11)
+    assert named_trade(b'{"trade_id":12,"price":"x"}') == (None, 12)  # a REST element
+    for garbage in (
+        b"not json",
+        b"[1,2]",
+        b'{"trade_id":true}',
+        b'{"trade_id":"11"}',
+        b"{" + b" " * (1 << 20),
+    ):
+        assert named_trade(garbage) is None
+    assert dead_lettered_trade(b"coinbase:BTC-USD", bad_match) == ("coinbase", "BTC-USD", 11)
+    assert dead_lettered_trade(b"coinbase:BTC-USD", b'{"trade_id":12}') == ("coinbase", "BTC-USD", 12)
+    # no key, a key naming another product, or no trade id: not attributable
+    assert dead_lettered_trade(None, bad_match) is None
+    assert dead_lettered_trade(b"coinbase:ETH-USD", bad_match) is None
+    assert dead_lettered_trade(b"coinbase:BTC-USD", b"garbage") is None
