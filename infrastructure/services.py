@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from infrastructure.settings import Settings
+from infrastructure.settings import (
+    CatalogSettings,
+    KafkaSettings,
+    MetricsSettings,
+    S3Settings,
+    Settings,
+    StackSettings,
+)
 
 LOG_TAIL_LINES = 30
 
@@ -326,6 +333,27 @@ def basic_auth_header(username: str, password: str) -> str:
 # Picked ports stay below Linux's ephemeral range (32768-60999 by default), where outgoing
 # connections take their local ports, and so do their gRPC twins (+10000).
 FREE_PORT_RANGE = (10000, 22000)
+
+
+def default_stack_ports() -> frozenset[int]:
+    """Every port a stack on the default settings listens on (gRPC twins included): never picked,
+    so `make demo` started while tests run still finds its ports free."""
+    stack, metrics = StackSettings(), MetricsSettings()
+    http = {
+        url_port(S3Settings().endpoint),
+        stack.seaweed_master_port,
+        stack.seaweed_volume_port,
+        stack.seaweed_filer_port,
+        stack.seaweed_admin_port,
+    }
+    return frozenset({
+        *http, *map(SeaweedPorts.grpc, http), url_port(KafkaSettings().bootstrap_servers),
+        url_port(CatalogSettings().uri), stack.seaweed_lance_port, stack.prometheus_port,
+        stack.airflow_port, url_port(metrics.pushgateway_url), metrics.producer_port,
+        metrics.bronze_port, metrics.dashboard_port,
+    })  # fmt: skip
+
+
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
 
@@ -334,11 +362,14 @@ def free_port(host: str = "127.0.0.1", grpc_too: bool = False) -> int:
     """A port nobody listens on now (tests and benchmarks run beside a live stack).
 
     ``grpc_too``: also keep ``port + 10000`` free, for SeaweedFS's gRPC convention. A port is handed
-    out once per process, so one stack's ports never overlap another's picked in the same process.
+    out once per process, so one stack's ports never overlap another's picked in the same process,
+    and never one of a default stack's.
     Another process may still take it before the service binds: callers that start services on
     picked ports retry with new ones when that happens (``ServiceStartError.port_in_use``).
     """
     with _handed_out_lock:
+        if not _handed_out:
+            _handed_out.update(default_stack_ports())
         for _ in range(200):
             port = random.randrange(*FREE_PORT_RANGE)
             wanted = (port, SeaweedPorts.grpc(port)) if grpc_too else (port,)
