@@ -34,11 +34,11 @@ from confluent_kafka import Consumer, Producer
 from infrastructure import services, supervisor
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
+from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
-from ingestion.producer import producer_config
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
-from processing.bronze.writer import FETCH_LIMITS, RECEIVE_MAX_BYTES, BronzeWriter, table_offsets
+from processing.bronze.writer import FETCH_LIMITS, BronzeWriter, table_offsets
 from tests.fixtures.bronze import produce, synthetic_trade
 
 APPEND_ROWS = 50_000
@@ -92,16 +92,7 @@ class Clock:
 
 
 def raw_consume(settings: Settings, n: int) -> tuple[float, float]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": "bench-raw-consume",
-            "receive.message.max.bytes": RECEIVE_MAX_BYTES,  # as the writer (see there)
-            **FETCH_LIMITS,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer(consumer_config(settings.kafka, "bench-raw-consume", **FETCH_LIMITS))  # as the writer
     consumer.subscribe([settings.kafka.trades_topic])
     seen, size, clock = 0, 0, Clock()
     try:

@@ -39,11 +39,12 @@ from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
+from infrastructure.times import Window
 from processing import duckdb_engine
 from processing.gold import run_gold
 from processing.silver.duckdb_runner import run_duckdb
-from processing.silver.run import SilverTables
-from processing.silver.sql import KEY, Window
+from processing.silver.result import SilverTables
+from processing.silver.sql import KEY
 from tests.fixtures.services import launch_seaweedfs, settings_for
 
 BRONZE_ARROW = BRONZE_TRADES.schema.as_arrow()

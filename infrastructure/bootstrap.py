@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from infrastructure.kafka import admin_config
 from infrastructure.settings import KafkaSettings
 from infrastructure.tables import NAMESPACES, TABLES, TableDef
 
@@ -36,7 +37,7 @@ def topic_defs(kafka: KafkaSettings) -> tuple[TopicDef, ...]:
 
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics; return the names created."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    admin = AdminClient(admin_config(kafka))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [t for t in topic_defs(kafka) if t.name not in existing]
     if not wanted:

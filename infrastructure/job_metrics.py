@@ -97,11 +97,13 @@ def run_and_push(
     run: Callable[[], R],
     counts: Callable[[R], Mapping[str, float]] | None = None,
     window_end: datetime | None = None,
+    gauges: Callable[[R, CollectorRegistry], None] | None = None,
 ) -> R:
     """Run one batch job and push its figures whether it succeeds, reports a failure or raises.
 
     A result with ``success`` False counts as a failed run; ``counts`` turns the result into rows
-    by kind; ``window_end`` is pushed only for a successful run (the window is then processed).
+    by kind; ``window_end`` is pushed only for a successful run (the window is then processed);
+    ``gauges`` adds the job's own series (e.g. per quality suite) to the same push.
     """
     started = time.monotonic()
     try:
@@ -112,5 +114,7 @@ def run_and_push(
     ok = bool(getattr(result, "success", True))
     figures = counts(result) if counts is not None else None
     registry = build_registry(job, ok, time.monotonic() - started, figures, window_end if ok else None)
+    if gauges is not None:
+        gauges(result, registry)
     push_job_metrics(settings, job, registry)
     return result

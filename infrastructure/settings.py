@@ -43,12 +43,25 @@ class KafkaSettings(_Section):
     # noida-db keeps the batches as they arrive: zstd ones held about a third of lz4's broker memory
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "zstd"
     max_message_bytes: int = Field(1_000_000, ge=1024)
-    # the compose stack's broker requires SASL/PLAIN; the embedded noida-db accepts any (or no)
+    # librdkafka retries a send across broker restarts until this expires (its default)
+    producer_message_timeout_ms: int = Field(300_000, ge=1)
+    # how clients authenticate (infrastructure/kafka.py builds every client from these): the
+    # compose stack's broker requires SASL/PLAIN; the embedded noida-db accepts any (or no)
     # credentials, so there loopback-only binding is what protects it
-    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL")
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        """The SASL user and password, or an error that names the variables to set."""
+        if self.sasl_username is None or self.sasl_password is None:
+            raise MissingSetting(
+                f"{ENV_PREFIX}KAFKA__SASL_USERNAME and {ENV_PREFIX}KAFKA__SASL_PASSWORD",
+                f"security_protocol {self.security_protocol} needs SASL credentials",
+            )
+        return self.sasl_username, self.sasl_password.get_secret_value()
 
 
 class CoinbaseSettings(_Section):
@@ -125,15 +138,18 @@ class MaintenanceSettings(_Section):
 class OrchestrationSettings(_Section):
     """Airflow DAG scheduling (both stacks)."""
 
-    start_date: datetime = Field(
-        datetime(2026, 11, 1, tzinfo=UTC),
-        description="first hour of the hourly schedule; catch-up starts here",
+    start_date: datetime | None = Field(
+        None,
+        description="first hour of the hourly schedule, catch-up starts here; "
+        "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
 
     @field_validator("start_date")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -147,7 +163,7 @@ class SilverSettings(_Section):
 
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = 8082  # the compose stack publishes Trino here; inside compose it is trino:8080
     user: str = "lakehouse"
     catalog: str = "iceberg"
 
@@ -185,7 +201,7 @@ class StackSettings(_Section):
     seaweed_admin_port: int = 23646
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
-    airflow_port: int = 8280
+    airflow_port: int = 8081
     start_timeout_s: float = Field(60.0, gt=0)
 
 
@@ -200,7 +216,6 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    exchange: str = "coinbase"
     # NoDecode: the validator below accepts both "A,B" and a JSON list
     products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
     data_dir: Path = DEFAULT_DATA_DIR

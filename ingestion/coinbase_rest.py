@@ -21,7 +21,7 @@ from infrastructure.settings import CoinbaseSettings
 from ingestion.coinbase_parser import parse_rest_trade
 from ingestion.coinbase_ws import backoff_delay
 from ingestion.continuity import Gap
-from ingestion.events import InvalidTrade, Trade, parse_time
+from ingestion.events import InvalidTrade, Trade
 
 log = logging.getLogger(__name__)
 RETRIES = 5
@@ -152,11 +152,3 @@ class CoinbaseRest:
             if oldest_id <= 1:
                 return
             cursor = next_cursor
-
-
-def parse_cli_time(value: str) -> datetime:
-    """``2024-05-01T12:00:00Z`` (or any ISO 8601 with a zone) -> UTC datetime, or a clear error."""
-    try:
-        return parse_time(value, "time")
-    except InvalidTrade as exc:
-        raise ValueError(str(exc)) from None

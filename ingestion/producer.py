@@ -19,35 +19,20 @@ import logging
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from infrastructure.kafka import producer_config
 from infrastructure.settings import KafkaSettings
 from ingestion.dead_letters import dead_letter_headers
 from ingestion.metrics import IngestMetrics
 
 log = logging.getLogger(__name__)
 BACKPRESSURE_POLL_S = 0.05
-# librdkafka retries a send across broker restarts until this expires (its default, stated here)
-MESSAGE_TIMEOUT_MS = 300_000
 # serve delivery callbacks every this many trades: a poll per message costs more than the callbacks
 POLL_EVERY = 1000
 
 
-def producer_config(kafka: KafkaSettings) -> dict[str, object]:
-    """The client configuration; the benchmark's baseline uses the same one."""
-    return {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": kafka.producer_linger_ms,
-        "queue.buffering.max.messages": kafka.producer_queue_max_messages,
-        "message.max.bytes": kafka.max_message_bytes,
-        "message.timeout.ms": MESSAGE_TIMEOUT_MS,
-        "compression.type": kafka.producer_compression,
-    }
-
-
 def trade_producer_config(kafka: KafkaSettings) -> dict[str, object]:
     """Trades: delivery reports for failures only (the acknowledged count is derived, see above)."""
-    return {**producer_config(kafka), "delivery.report.only.error": True}
+    return producer_config(kafka, **{"delivery.report.only.error": True})
 
 
 class TradeProducer:

@@ -195,9 +195,9 @@ PIPELINE_HEALTH = Dashboard(
             "stat",
             "prometheus",
             (
-                Query('lakehouse_job_last_success{job="crypto_hourly"}', "succeeded (1 = yes)"),
+                Query('min(lakehouse_job_last_success{job=~"silver|gold|quality"})', "succeeded (1 = yes)"),
                 Query(
-                    'time() - lakehouse_job_last_run_timestamp_seconds{job="crypto_hourly"}',
+                    'time() - lakehouse_job_last_run_timestamp_seconds{job="quality"}',
                     "seconds since it ran",
                 ),
             ),

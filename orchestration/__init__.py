@@ -1,1 +1,3 @@
-"""Orchestration: the Airflow DAGs (``dags/``) and the task bodies they call (``tasks.py``)."""
+"""The top layer: the ways to run the stages. ``cli/`` is the ``lakehouse`` command (the demo
+included), ``dags/`` the Airflow DAGs and ``tasks.py`` their task bodies, ``api.py`` the client that
+triggers and follows DAG runs. Nothing below this folder imports from it."""

@@ -1,4 +1,4 @@
-"""Trigger and follow DAG runs through the embedded Airflow's REST API (``lakehouse trigger``).
+"""The Airflow client: trigger and follow DAG runs through the embedded Airflow's REST API.
 
 The token comes from the stack's generated admin password (``<data_dir>/airflow/secrets.json``).
 A run of ``crypto_hourly`` for hour H is triggered with the explicit data interval ``[H, H+1)``:
@@ -15,8 +15,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import click
 
 from infrastructure.settings import Settings
 
@@ -97,37 +95,3 @@ def _call(method: str, url: str, body: dict | None = None, token: str | None = N
         raise AirflowApiError(f"{method} {url}: HTTP {exc.code}: {exc.read().decode()[:500]}") from None
     except OSError as exc:
         raise AirflowApiError(f"{method} {url}: {exc} (is Airflow up? `lakehouse up --airflow`)") from None
-
-
-@click.command("trigger")
-@click.argument("dag_id")
-@click.option("--conf", default="{}", help="Run conf / params as JSON, e.g. for crypto_backfill.")
-@click.option(
-    "--hour",
-    default=None,
-    help="crypto_hourly: the hour the run owns (ISO 8601, UTC; 'current' for this hour). "
-    "Default: Airflow's inference, the last complete hour.",
-)
-@click.option("--wait", "wait_s", type=float, default=None, help="Wait up to this many seconds for the run.")
-def trigger_command(dag_id: str, conf: str, hour: str | None, wait_s: float | None) -> None:
-    """Trigger a DAG run through Airflow's REST API and print its run id."""
-    from infrastructure.settings import load_settings
-
-    settings = load_settings()
-    owned = None
-    if hour == "current":
-        owned = datetime.now(UTC)
-    elif hour:
-        owned = datetime.fromisoformat(hour)
-        owned = owned.replace(tzinfo=UTC) if owned.tzinfo is None else owned
-    try:
-        client = AirflowClient.login(settings)
-        run_id = client.trigger(dag_id, json.loads(conf), owned)
-        click.echo(run_id)
-        if wait_s is not None:
-            state = client.wait(dag_id, run_id, wait_s, lambda t: click.echo(f"  tasks: {t}", err=True))
-            click.echo(f"{run_id}: {state}", err=True)
-            if state != "success":
-                raise SystemExit(1)
-    except AirflowApiError as exc:
-        raise click.ClickException(str(exc)) from None

@@ -1,5 +1,6 @@
-"""What the DAGs' tasks do: load settings, call the same library function as the CLI, push the run's
-metrics, and return a JSON-able summary (it becomes the task's XCom).
+"""What the DAGs' tasks do: call the stage's job function (the same one the CLI calls, so a run
+pushes the same metrics under the same job name wherever it started) and return a JSON-able
+summary (it becomes the task's XCom).
 
 Kept out of the DAG files so parsing them stays cheap; every heavy import happens inside a function.
 A failure raises with a readable message; a failed quality check raises ``AirflowFailException``
@@ -9,22 +10,14 @@ so Airflow fails the run at once instead of retrying (a retry cannot fix bad dat
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from infrastructure.job_metrics import run_and_push
 from infrastructure.settings import get_settings
+from infrastructure.times import Window, parse_utc
 
 log = logging.getLogger(__name__)
-BRONZE_POLL_S = 2.0
-
-
-def as_utc(value: datetime | str) -> datetime:
-    """Airflow hands datetimes (pendulum) to tasks and strings through params and XCom."""
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def summary(result: object) -> dict:
@@ -37,68 +30,39 @@ def summary(result: object) -> dict:
 
 
 def silver(start: datetime | str, end: datetime | str) -> dict:
-    from processing.silver.run import SilverResult, run_silver
+    from processing.silver.run import silver_job
 
-    settings = get_settings()
-    window_start, window_end = as_utc(start), as_utc(end)
-    result = run_and_push(
-        settings, "silver", lambda: run_silver(settings, window_start, window_end), SilverResult.metric_counts, window_end
-    )  # fmt: skip
-    log.info("silver %s .. %s: %s", window_start, window_end, result)
+    result = silver_job(get_settings(), Window.parse(start, end))
+    log.info(result.summary())
     return summary(result)
 
 
 def gold(start: datetime | str, end: datetime | str) -> dict:
-    from processing.gold import GoldResult, run_gold
+    from processing.gold import gold_job
 
-    settings = get_settings()
-    result = run_and_push(settings, "gold", lambda: run_gold(settings), GoldResult.metric_counts, as_utc(end))
+    result = gold_job(get_settings(), parse_utc(end, "window end"))
     log.info(result.summary())
     if not result.success:
         raise RuntimeError(result.summary())
     return summary(result)
 
 
-def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
+def quality(start: datetime | str, end: datetime | str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from quality.checks import QualityResult, run_quality
+    from quality.checks import quality_job
 
-    settings = get_settings()
-    window_start, window_end = as_utc(start), as_utc(end)
-    result = run_and_push(
-        settings, pipeline, lambda: run_quality(settings, window_start, window_end),
-        QualityResult.metric_counts, window_end,
-    )  # fmt: skip
+    result = quality_job(get_settings(), Window.parse(start, end))
     log.info(result.summary())
     if not result.success:
-        raise AirflowFailException(
-            f"quality checks failed for {window_start} .. {window_end}:\n{result.summary()}"
-        )
+        raise AirflowFailException(f"quality checks failed:\n{result.summary()}")
     return {"success": True, "results_file": str(result.results_file)}
 
 
 def maintain(identifier: str) -> dict:
-    from infrastructure.catalog import load_catalog
-    from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets
-    from processing.bronze.writer import table_offsets
-    from processing.maintenance import run_maintenance
+    from processing.maintenance import maintenance_job
 
-    settings = get_settings()
-    table = load_catalog(settings).load_table(identifier)
-
-    def carry_offsets(t) -> dict[str, str]:
-        # the bronze writer finds its offsets in the newest snapshot that has them: keep them there
-        offsets = table_offsets(t)
-        return {OFFSETS_PROPERTY: encode_offsets(offsets)} if offsets else {}
-
-    job = f"maintenance_{identifier.replace('.', '_')}"
-    result = run_and_push(
-        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, snapshot_properties=carry_offsets),
-        lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
-                   "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,
-                   "orphans_deleted": len(r["orphans"].orphans_deleted)},
-    )  # fmt: skip
+    result = maintenance_job(get_settings(), identifier)
     for step, outcome in result.items():
         log.info("%s %s: %s", identifier, step, outcome)
     return {step: summary(outcome) for step, outcome in result.items()}
@@ -107,9 +71,8 @@ def maintain(identifier: str) -> dict:
 def backfill(product: str, start: str, end: str) -> dict:
     from ingestion.backfill import backfill_range
 
-    settings = get_settings()
     ingest_start = datetime.now(UTC)
-    result = backfill_range(settings, product.upper(), as_utc(start), as_utc(end))
+    result = backfill_range(get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end"))
     if not result.complete:
         raise RuntimeError(
             f"backfill incomplete: published={result.published} acked={result.acked} unsent={result.unsent}"
@@ -118,41 +81,14 @@ def backfill(product: str, start: str, end: str) -> dict:
 
 
 def wait_for_bronze(backfill_result: dict) -> dict:
-    """Block until bronze's recorded offsets reach the topic's end, then hand on the ingest window."""
-    from confluent_kafka import Consumer, TopicPartition
-
+    """Block until bronze has written everything now in the topic, then hand on the ingest window."""
     from infrastructure.catalog import load_catalog
-    from processing.bronze.writer import table_offsets
+    from infrastructure.tables import BRONZE_TRADES
+    from processing.bronze.progress import wait_until_written
 
     settings = get_settings()
-    topic = settings.kafka.trades_topic
-    table = load_catalog(settings).load_table("bronze.trades")
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "lakehouse-bronze-wait"}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
-        }
-        deadline = time.monotonic() + settings.orchestration.bronze_wait_timeout_s
-        while True:
-            table.refresh()
-            recorded = table_offsets(table)
-            behind = {
-                p: end - recorded.get((topic, p), 0)
-                for p, end in ends.items()
-                if recorded.get((topic, p), 0) < end
-            }
-            if not behind:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"bronze is still behind the topic after the backfill (messages per partition): {behind}"
-                )
-            time.sleep(BRONZE_POLL_S)
-    finally:
-        consumer.close()
+    table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
+    wait_until_written(table, settings.kafka, settings.orchestration.bronze_wait_timeout_s)
     # +1 s: silver's window is [start, end) over ingest time, and the last row may carry "now"
     ingest_end = datetime.now(UTC) + timedelta(seconds=1)
     return {"ingest_start": backfill_result["ingest_start"], "ingest_end": ingest_end.isoformat()}

@@ -15,14 +15,15 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-import click
-
+from infrastructure.job_metrics import run_and_push
 from infrastructure.services import venv_bin
 from infrastructure.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
+JOB = "gold"
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
 # statuses dbt writes to run_results.json that mean something is wrong
@@ -167,25 +168,16 @@ def run_gold(
     return result
 
 
-@click.command("gold")
-@click.option("--full-refresh", is_flag=True, help="Rebuild the incremental models from all of silver.")
-@click.option("--select", default=None, help="dbt node selection, e.g. 'ohlcv_1m+'.")
-@click.option(
-    "--lookback-hours",
-    type=int,
-    default=None,
-    help="Late-data lookback of the 1m models (default: the project's var, 3).",
-)
-def gold_command(full_refresh: bool, select: str | None, lookback_hours: int | None) -> None:
-    """Build gold (dbt models + tests) for the current stack (settings: engine.query)."""
-    from infrastructure.job_metrics import run_and_push
-    from infrastructure.settings import get_settings
-
-    settings = get_settings()
-    result = run_and_push(
-        settings, "gold", lambda: run_gold(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours),
-        GoldResult.metric_counts,
+def gold_job(
+    settings: Settings,
+    window_end: datetime | None = None,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    lookback_hours: int | None = None,
+) -> GoldResult:
+    """One gold build pushed as job ``gold``; ``window_end`` is the hour it brings gold up to, if any."""
+    return run_and_push(
+        settings, JOB, lambda: run_gold(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours),
+        GoldResult.metric_counts, window_end,
     )  # fmt: skip
-    click.echo(result.summary())
-    if not result.success:
-        raise SystemExit(1)

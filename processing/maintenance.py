@@ -34,7 +34,8 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.utils.datetime import days_to_date
 
-from infrastructure.settings import MaintenanceSettings, S3Settings
+from infrastructure.job_metrics import run_and_push
+from infrastructure.settings import MaintenanceSettings, S3Settings, Settings
 
 log = logging.getLogger(__name__)
 COMMIT_RETRIES = 5
@@ -252,6 +253,36 @@ def run_maintenance(
     )
     orphans = remove_orphan_files(table, s3, now - timedelta(hours=policy.orphan_min_age_hours))
     return {"compaction": compaction, "expiry": expiry, "orphans": orphans}
+
+
+def job_name(identifier: str) -> str:
+    """The pushed job of one table's maintenance, e.g. ``maintenance_bronze_trades``."""
+    return f"maintenance_{identifier.replace('.', '_')}"
+
+
+def maintenance_figures(result: dict) -> dict[str, int]:
+    compaction, expiry = result["compaction"], result["expiry"]
+    return {
+        "files_before": compaction.files_before, "files_after": compaction.files_after,
+        "snapshots_before": expiry.snapshots_before, "snapshots_after": expiry.snapshots_after,
+        "orphans_deleted": len(result["orphans"].orphans_deleted),
+    }  # fmt: skip
+
+
+def maintenance_job(settings: Settings, identifier: str) -> dict:
+    """Maintain one table and push the run as its job; the bronze writer's Kafka offsets are
+    carried into every commit maintenance makes, so exactly-once survives it."""
+    from infrastructure.catalog import load_catalog
+    from processing.bronze.progress import offsets_properties
+
+    table = load_catalog(settings).load_table(identifier)
+
+    def run() -> dict:
+        return run_maintenance(
+            table, settings.s3, settings.maintenance, snapshot_properties=offsets_properties
+        )
+
+    return run_and_push(settings, job_name(identifier), run, maintenance_figures)
 
 
 def _bucket_key(path: str) -> str:

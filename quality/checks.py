@@ -2,8 +2,8 @@
 
 Data is read through DuckDB (the lakehouse catalog) into pandas, and validated by GE's pandas
 datasource: GE's SQL datasource cannot hold a DuckDB connection between metric queries. Each run
-writes one JSON file under ``<data_dir>/quality/`` and pushes per-suite metrics to the
-Pushgateway (``settings.metrics.pushgateway_url``); an unreachable gateway only logs a warning.
+writes one JSON file under ``<data_dir>/quality/``; ``quality_job`` pushes the run and its
+per-suite gauges as job ``quality`` to the Pushgateway (an unreachable gateway only logs a warning).
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
+from prometheus_client import CollectorRegistry, Gauge
 
+from infrastructure.job_metrics import run_and_push
 from infrastructure.settings import Settings
+from infrastructure.times import Window
 from quality.datasets import DATASETS, Dataset
 
-METRICS_JOB = "lakehouse_quality"
+JOB = "quality"
 DEFAULT_MAX_SILVER_LAG_S = 3600  # a window whose silver run has not caught up with bronze in an hour
 
 
@@ -38,7 +40,6 @@ class QualityResult:
     end: datetime
     suites: list[SuiteResult]
     results_file: Path
-    metrics_pushed: bool
 
     @property
     def success(self) -> bool:
@@ -135,18 +136,9 @@ def validate(frames: dict, suites: dict) -> tuple[list[SuiteResult], dict]:
     return digests, raw
 
 
-def push_metrics(settings: Settings, suites: list[SuiteResult], end: datetime) -> bool:
-    """Push per-suite gauges; False (and a warning) when no gateway answers."""
-    from infrastructure.job_metrics import push_job_metrics
-
-    return push_job_metrics(settings, METRICS_JOB, metrics_registry(suites, end))
-
-
-def metrics_registry(suites: list[SuiteResult], end: datetime):
+def metrics_registry(suites: list[SuiteResult], end: datetime, registry: CollectorRegistry | None = None):
     """The gauges one quality run exports (labels: suite only; no timestamps or ids as labels)."""
-    from prometheus_client import CollectorRegistry, Gauge
-
-    registry = CollectorRegistry()
+    registry = registry if registry is not None else CollectorRegistry()
     success = Gauge(
         "lakehouse_quality_suite_success", "1 if every expectation passed", ["suite"], registry=registry
     )
@@ -188,35 +180,15 @@ def run_quality(
         "validations": raw,
     }
     results_file.write_text(json.dumps(document, indent=2, default=str))
-    pushed = push_metrics(settings, digests, end)
-    return QualityResult(start, end, digests, results_file, pushed)
+    return QualityResult(start, end, digests, results_file)
 
 
-def parse_time(value: str) -> datetime:
-    """ISO 8601; a time without a zone is UTC."""
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@click.command("quality")
-@click.option("--start", required=True, help="window start (ISO 8601, UTC unless a zone is given)")
-@click.option("--end", required=True, help="window end, exclusive")
-@click.option(
-    "--max-silver-lag", type=int, default=DEFAULT_MAX_SILVER_LAG_S, show_default=True, help="seconds"
-)
-def quality_command(start: str, end: str, max_silver_lag: int) -> None:
-    """Check silver and gold for a window with Great Expectations; exit 1 if a suite fails.
-
-    Besides the per-suite gauges, the run's own figures (success, duration, suites, window) are
-    pushed as job ``quality``, like the silver and gold commands do."""
-    from infrastructure.job_metrics import run_and_push
-    from infrastructure.settings import get_settings
-
-    settings, window_start, window_end = get_settings(), parse_time(start), parse_time(end)
-    result = run_and_push(
-        settings, "quality", lambda: run_quality(settings, window_start, window_end, max_silver_lag_s=max_silver_lag),
-        QualityResult.metric_counts, window_end,
+def quality_job(
+    settings: Settings, window: Window, max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S
+) -> QualityResult:
+    """One quality run for ``window`` pushed as job ``quality`` (success, duration, suites, window),
+    besides the per-suite gauges ``run_quality`` pushes."""
+    return run_and_push(
+        settings, JOB, lambda: run_quality(settings, window.start, window.end, max_silver_lag_s=max_silver_lag_s),
+        QualityResult.metric_counts, window.end, lambda r, registry: metrics_registry(r.suites, r.end, registry),
     )  # fmt: skip
-    click.echo(result.summary())
-    if not result.success:
-        raise SystemExit(1)

@@ -67,7 +67,7 @@ def crypto_backfill():
     def quality(gold_result: dict, params=None) -> dict:
         from orchestration import tasks
 
-        return tasks.quality("crypto_backfill", params["start"], params["end"])
+        return tasks.quality(params["start"], params["end"])
 
     quality(gold(silver(wait_for_bronze(backfill()))))
 

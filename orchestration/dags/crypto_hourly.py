@@ -55,7 +55,7 @@ def crypto_hourly():
     def quality(gold_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
         from orchestration import tasks
 
-        return tasks.quality("crypto_hourly", data_interval_start, data_interval_end)
+        return tasks.quality(data_interval_start, data_interval_end)
 
     quality(gold(silver()))
 

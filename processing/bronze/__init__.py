@@ -1,5 +1,6 @@
-"""The embedded engine's streaming bronze writer: Kafka trades -> ``bronze.trades`` exactly once.
+"""Bronze: Kafka trades -> ``bronze.trades`` exactly once, with both engines.
 
 ``rows`` holds the pure parts (message -> row, batching, offset bookkeeping in snapshot summaries);
-``writer`` is the thin consume/commit loop; ``metrics`` its Prometheus series.
+``writer`` is the embedded stack's thin consume/commit loop, ``spark_stream`` the compose stack's
+Structured Streaming job; ``progress`` answers how far bronze has got; ``metrics`` the writer's series.
 """

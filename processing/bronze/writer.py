@@ -29,6 +29,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from infrastructure.catalog import load_catalog
+from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import dead_letter_headers
@@ -48,8 +49,13 @@ STAGE = "bronze"
 MAX_COMMIT_ATTEMPTS = 20
 CONSUME_BATCH = 5_000
 NO_RETRY = ("commit.retry.num-retries", "0")
-RECEIVE_MAX_BYTES = 1_000_000_000
+# noida-db answers a fetch with the whole backlog of each partition, ignoring fetch.max.bytes;
+# librdkafka's 100 MB default then refuses it and the consumer stalls. But it does cut a
+# partition's answer at max.partition.fetch.bytes: small fetches and a small prefetch queue keep
+# the broker from copying out a whole backlog at once (its peak over its resting size fell from
+# 234 to 140 MiB draining 500k trades) and the writer from buffering one, at no measurable cost
 FETCH_LIMITS = {
+    "receive.message.max.bytes": 1_000_000_000,
     "max.partition.fetch.bytes": 262_144,
     "fetch.max.bytes": 1_048_576,
     "queued.max.messages.kbytes": 8_192,
@@ -107,36 +113,24 @@ class BronzeWriter:
         self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-append")
         self._in_flight: Future[Offsets] | None = None  # the append the thread is running
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "group.id": settings.bronze.consumer_group,
-                "group.instance.id": settings.bronze.instance_id,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
-                # the table commit can take seconds; do not get kicked out of the group meanwhile
-                "max.poll.interval.ms": 300_000,
-                # a crashed writer's partitions move to a live one after this long, not the 45 s default
-                "session.timeout.ms": 6_000,
-                "heartbeat.interval.ms": 1_000,
-                # noida-db answers a fetch with the whole backlog of each partition, ignoring
-                # fetch.max.bytes; librdkafka's 100 MB default then refuses it and the consumer stalls
-                "receive.message.max.bytes": RECEIVE_MAX_BYTES,
-                # but it does cut a partition's answer at max.partition.fetch.bytes: small fetches and
-                # a small prefetch queue keep the broker from copying out a whole backlog at once
-                # (its peak over its resting size fell from 234 to 140 MiB draining 500k trades)
-                # and the writer from buffering one, at no measurable cost in throughput
-                **FETCH_LIMITS,
-            }
+            consumer_config(
+                settings.kafka,
+                settings.bronze.consumer_group,
+                **{
+                    "group.instance.id": settings.bronze.instance_id,
+                    "enable.auto.offset.store": False,
+                    "enable.partition.eof": False,
+                    # the table commit can take seconds; do not get kicked out of the group meanwhile
+                    "max.poll.interval.ms": 300_000,
+                    # a crashed writer's partitions move to a live one after this long, not the 45 s default
+                    "session.timeout.ms": 6_000,
+                    "heartbeat.interval.ms": 1_000,
+                    **FETCH_LIMITS,
+                },
+            )
         )
-        self.dlq = Producer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "enable.idempotence": True,
-                "linger.ms": 5,
-            }
-        )
+        # dead letters go out like the producer's: idempotent, compressed, same timeouts
+        self.dlq = Producer(producer_config(settings.kafka, **{"linger.ms": 5}))
         self._dlq_failures: list[str] = []
 
     # ------------------------------------------------------------ rebalance callbacks

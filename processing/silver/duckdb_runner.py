@@ -28,10 +28,11 @@ from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
 from infrastructure.tables import SILVER_TRADES, SILVER_TRADES_REJECTED
+from infrastructure.times import Window
 from processing import duckdb_engine
 from processing.silver import sql
-from processing.silver.run import CONTRACT_TABLES, SilverResult, SilverTables
-from processing.silver.sql import KeyRange, Rules, Window
+from processing.silver.result import CONTRACT_TABLES, SilverResult, SilverTables
+from processing.silver.sql import KeyRange, Rules
 
 SILVER_ARROW = SILVER_TRADES.schema.as_arrow()
 REJECTED_ARROW = SILVER_TRADES_REJECTED.schema.as_arrow()

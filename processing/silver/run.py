@@ -1,120 +1,20 @@
-"""``run_silver``: refine one bronze window into silver with the configured engine.
+"""``run_silver``: refine one bronze window into silver with the configured engine; ``silver_job``: the
+same as one pushed job run, the entry point both the CLI and the Airflow task call.
 
-The entry point the CLI and the Airflow DAGs call. Engines are imported lazily: the DuckDB one needs
-no JVM, the Spark one is launched through ``spark-submit``.
+Engines are imported lazily: the DuckDB one needs no JVM, the Spark one is launched through
+``spark-submit``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
+from infrastructure.job_metrics import run_and_push
 from infrastructure.settings import Settings
-from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED
-from processing.silver.sql import Window
+from infrastructure.times import Window
+from processing.silver.result import CONTRACT_TABLES, Engine, SilverResult, SilverTables
 
-Engine = Literal["duckdb", "spark"]
-# how the Spark job (a child process) reports back on stdout
-RESULT_PREFIX = "SILVER_RESULT "
-UNAVAILABLE_PREFIX = "SILVER_UNAVAILABLE "
-
-
-@dataclass(frozen=True)
-class SilverTables:
-    """Identifiers ("namespace.table") of the three tables a run touches; the contracts' by default."""
-
-    bronze: str = BRONZE_TRADES.identifier
-    silver: str = SILVER_TRADES.identifier
-    rejected: str = SILVER_TRADES_REJECTED.identifier
-
-
-CONTRACT_TABLES = SilverTables()
-
-
-@dataclass(frozen=True)
-class SilverResult:
-    """What one run did. Every bronze row of the window is counted exactly once:
-    ``bronze_rows == rejected + duplicates + inserted + replaced + unchanged``."""
-
-    engine: str
-    start: datetime
-    end: datetime
-    bronze_rows: int  # rows of bronze in [start, end)
-    rejected: int  # of those, invalid (all recorded in silver.trades_rejected)
-    rejected_new: int  # rejects appended now (0 when the window was refined before)
-    duplicates: int  # valid rows that lost to another copy of the same trade in the window
-    inserted: int  # keys new to silver
-    replaced: int  # keys whose silver row was beaten by this window's copy
-    unchanged: int  # keys silver already held with an equal or better copy
-    duration_s: float
-    commit_s: float  # of which writing the tables (pyiceberg commits / MERGE INTO)
-
-    @classmethod
-    def from_counts(
-        cls,
-        engine: str,
-        window: Window,
-        *,
-        valid_rows: int,
-        keys: int,
-        rejected: int,
-        rejected_new: int,
-        changed: int,
-        replaced: int,
-        duration_s: float,
-        commit_s: float,
-    ) -> SilverResult:
-        """From what both engines count: valid rows and distinct keys of the window, rejects, and
-        the candidates that changed silver (of which ``replaced`` replaced a row)."""
-        return cls(
-            engine=engine,
-            start=window.start,
-            end=window.end,
-            bronze_rows=valid_rows + rejected,
-            rejected=rejected,
-            rejected_new=rejected_new,
-            duplicates=valid_rows - keys,
-            inserted=changed - replaced,
-            replaced=replaced,
-            unchanged=keys - changed,
-            duration_s=duration_s,
-            commit_s=commit_s,
-        )
-
-    @property
-    def written(self) -> int:
-        return self.inserted + self.replaced
-
-    def metric_counts(self) -> dict[str, int]:
-        """Rows by kind for the run's pushed metrics (``lakehouse_job_rows{kind=...}``)."""
-        return {
-            "in": self.bronze_rows, "out": self.written, "rejected": self.rejected,
-            "duplicates": self.duplicates, "inserted": self.inserted, "replaced": self.replaced,
-            "unchanged": self.unchanged,
-        }  # fmt: skip
-
-    def to_json(self) -> str:
-        values = dataclasses.asdict(self)
-        values["start"], values["end"] = self.start.isoformat(), self.end.isoformat()
-        return json.dumps(values)
-
-    @classmethod
-    def from_json(cls, text: str) -> SilverResult:
-        values = json.loads(text)
-        values["start"] = datetime.fromisoformat(values["start"])
-        values["end"] = datetime.fromisoformat(values["end"])
-        return cls(**values)
-
-    def summary(self) -> str:
-        return (
-            f"silver [{self.start.isoformat()}, {self.end.isoformat()}) with {self.engine}: "
-            f"{self.bronze_rows} bronze rows -> {self.inserted} inserted, {self.replaced} replaced, "
-            f"{self.unchanged} unchanged, {self.duplicates} duplicates removed, "
-            f"{self.rejected} rejected ({self.rejected_new} new) in {self.duration_s:.2f} s"
-        )
+JOB = "silver"
 
 
 def run_silver(
@@ -139,3 +39,11 @@ def run_silver(
 
         return submit(settings, window, tables)
     raise ValueError(f"unknown processing engine {chosen!r}: expected duckdb or spark")
+
+
+def silver_job(settings: Settings, window: Window, engine: Engine | None = None) -> SilverResult:
+    """One silver run for ``window``, its figures pushed as job ``silver`` (success, rows by kind)."""
+    return run_and_push(
+        settings, JOB, lambda: run_silver(settings, window.start, window.end, engine=engine),
+        SilverResult.metric_counts, window.end,
+    )  # fmt: skip

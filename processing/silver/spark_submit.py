@@ -1,4 +1,4 @@
-"""Run the Spark silver job from Python: ``spark-submit processing/spark_jobs/silver_batch.py``.
+"""Run the Spark silver job from Python: ``spark-submit processing/silver/spark_batch.py``.
 
 The job gets the caller's ``Settings`` as ``LAKEHOUSE_*`` variables, so it refines exactly what the
 caller configured, and reports its ``SilverResult`` on its last stdout line. Where Spark has no
@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from infrastructure.settings import Settings, to_environment
-from processing.silver.run import RESULT_PREFIX, UNAVAILABLE_PREFIX, SilverResult, SilverTables
-from processing.silver.sql import Window
+from infrastructure.times import Window
+from processing.silver.result import RESULT_PREFIX, UNAVAILABLE_PREFIX, SilverResult, SilverTables
 
-JOB = Path(__file__).resolve().parents[1] / "spark_jobs" / "silver_batch.py"
+JOB = Path(__file__).resolve().parent / "spark_batch.py"
 ICEBERG_MISSING_EXIT = 2
 
 

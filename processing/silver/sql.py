@@ -40,6 +40,7 @@ from sqlglot import exp
 
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES, MONEY, SILVER_TRADES, SILVER_TRADES_REJECTED
+from infrastructure.times import Window
 
 DIALECT = "spark"
 
@@ -73,36 +74,6 @@ REASONS = (
     "event_time_in_future",
     "event_time_too_old",
 )
-
-
-@dataclass(frozen=True)
-class Window:
-    """What one run owns: bronze rows with ``start <= ingest_time < end`` (UTC)."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value.tzinfo is None:
-                raise ValueError(f"window {name} must be timezone-aware, got {value.isoformat()}")
-            object.__setattr__(self, name, value.astimezone(UTC))
-        if self.start >= self.end:
-            raise ValueError(f"empty window: start {self.start.isoformat()} >= end {self.end.isoformat()}")
-
-    @classmethod
-    def parse(cls, start: str, end: str) -> Window:
-        """From ISO 8601 strings; a time without an offset is taken as UTC."""
-        return cls(_parse_time(start, "start"), _parse_time(end, "end"))
-
-
-def _parse_time(value: str, name: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"window {name} is not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,9 @@ real broker, and against no broker at all (every send must then be counted as fa
 
 from __future__ import annotations
 
-import pytest
-
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.services import free_port
 from infrastructure.settings import Settings
-from ingestion import producer as producer_module
 from ingestion.metrics import IngestMetrics
 from ingestion.producer import POLL_EVERY, TradeProducer
 from tests.fixtures.ingest import ingest_settings, read_topic
@@ -35,9 +32,11 @@ def test_acknowledged_trades_and_dead_letters_are_counted_exactly(broker: Broker
     assert len(read_topic(broker.bootstrap, settings.kafka.trades_topic)) == n
 
 
-def test_without_a_broker_every_trade_is_counted_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(producer_module, "MESSAGE_TIMEOUT_MS", 1_000)
-    settings = Settings(_env_file=None, kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+def test_without_a_broker_every_trade_is_counted_failed() -> None:
+    settings = Settings(
+        _env_file=None,
+        kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}", "producer_message_timeout_ms": 1_000},
+    )
     metrics = IngestMetrics()
     producer = TradeProducer(settings.kafka, metrics)
     for i in range(25):

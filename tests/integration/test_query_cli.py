@@ -10,8 +10,8 @@ import pyarrow as pa
 from click.testing import CliRunner
 
 from infrastructure.catalog import load_catalog
-from infrastructure.cli import cli
 from infrastructure.settings import to_environment
+from orchestration.cli import cli
 from tests.fixtures.services import settings_for
 
 

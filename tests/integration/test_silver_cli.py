@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
-from infrastructure.cli import cli
+from orchestration.cli import cli
 from tests.fixtures.services import cli_environment, settings_for
 
 

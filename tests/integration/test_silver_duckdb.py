@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from processing.silver.run import SilverResult, run_silver
-from processing.silver.sql import Window
+from infrastructure.times import Window
+from processing.silver.result import SilverResult
+from processing.silver.run import run_silver
 from tests.fixtures.lakehouse import HOUR, T0, W1, W2, Lake, known_cases, lineage
 
 

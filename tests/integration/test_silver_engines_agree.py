@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infrastructure.settings import Settings
+from infrastructure.times import Window
 from processing.silver import duckdb_runner, sql
-from processing.silver.sql import KEY, LINEAGE, Rules, Window
-from processing.spark_jobs import silver_batch
+from processing.silver import spark_batch as silver_batch
+from processing.silver.sql import KEY, LINEAGE, Rules
 from tests.fixtures.lakehouse import W1, W2, known_cases
 
 CHANGES_ARROW = pa.schema([*duckdb_runner.SILVER_ARROW, pa.field("replaces", pa.bool_())])

@@ -41,7 +41,7 @@ def test_sasl_without_a_login_names_the_variables() -> None:
 
 
 def test_spark_gets_the_same_login_as_a_jaas_line() -> None:
-    from processing.spark_jobs.bronze_stream import kafka_options
+    from infrastructure.kafka import spark_kafka_options as kafka_options
 
     assert kafka_options(KafkaSettings(bootstrap_servers="kafka:9092")) == {
         "kafka.bootstrap.servers": "kafka:9092",

@@ -12,9 +12,10 @@ import pytest
 import sqlglot
 
 from infrastructure.settings import Settings
+from infrastructure.times import Window
 from processing.silver import sql
 from processing.silver.duckdb_runner import REJECTED_ARROW, SILVER_ARROW, refine
-from processing.silver.sql import KeyRange, Rules, Window
+from processing.silver.sql import KeyRange, Rules
 from tests.fixtures.lakehouse import W1, W2, known_cases, lineage
 
 RULES = Rules(("BTC-USD", "O'X-USD"), max_event_future_s=60, max_event_age_s=3600)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from infrastructure.settings import Settings, to_environment
-from processing.silver.run import RESULT_PREFIX, SilverResult, SilverTables
+from processing.silver.result import RESULT_PREFIX, SilverResult, SilverTables
 from processing.silver.spark_submit import JOB, parse_result, submit_command
-from processing.spark_jobs.session import ICEBERG_CATALOG_CLASS, spark_conf
+from processing.spark_session import ICEBERG_CATALOG_CLASS, spark_conf
 from tests.fixtures.lakehouse import W1
 
 SETTINGS = Settings(

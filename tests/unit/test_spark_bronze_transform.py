@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.events import Trade
-from processing.spark_jobs.bronze_stream import (
+from processing.bronze.spark_stream import (
     ERROR_COLUMN,
     bronze_rows,
     bronze_schema,
@@ -127,7 +127,7 @@ def test_malformed_values_go_to_the_dlq_with_a_reason_and_nothing_is_lost(spark:
 
 
 def test_a_new_bronze_column_without_a_source_fails_loudly(spark: SparkSession, monkeypatch) -> None:
-    from processing.spark_jobs import bronze_stream
+    from processing.bronze import spark_stream as bronze_stream
 
     extended = T.StructType([*bronze_schema().fields, T.StructField("mystery", T.StringType())])
     monkeypatch.setattr(bronze_stream, "bronze_schema", lambda: extended)
@@ -143,7 +143,7 @@ def test_error_column_is_null_exactly_for_valid_rows(spark: SparkSession) -> Non
 
 def test_batch_figures_count_every_record_once_and_find_the_newest_event(spark: SparkSession) -> None:
     from processing.bronze.metrics import BronzeMetrics
-    from processing.spark_jobs.bronze_stream import batch_figures, record_batch
+    from processing.bronze.spark_stream import batch_figures, record_batch
 
     newest = datetime(2024, 5, 1, 12, 0, 7, 250000, tzinfo=UTC)
     values = [orjson.dumps(trade(1)), orjson.dumps(trade(2) | {"event_time": newest.isoformat()}), b"{}"]
@@ -162,14 +162,14 @@ def test_batch_figures_count_every_record_once_and_find_the_newest_event(spark: 
 
 
 def test_a_batch_of_dead_letters_only_keeps_the_freshness_unset(spark: SparkSession) -> None:
-    from processing.spark_jobs.bronze_stream import batch_figures
+    from processing.bronze.spark_stream import batch_figures
 
     parsed = parse_kafka_records(records(spark, [b"{}", None]), ingest_time=F.lit(INGEST))
     assert batch_figures(parsed) == (0, 2, None)
 
 
 def test_partition_lag_from_kafka_source_progress_offsets() -> None:
-    from processing.spark_jobs.bronze_stream import partition_lag
+    from processing.bronze.spark_stream import partition_lag
 
     end = orjson.dumps({TOPIC: {"0": 120, "1": 80}}).decode()
     latest = orjson.dumps({TOPIC: {"0": 150, "1": 80, "2": 5}}).decode()
@@ -182,7 +182,7 @@ def test_the_lag_listener_sets_the_gauge_per_partition() -> None:
     from types import SimpleNamespace
 
     from processing.bronze.metrics import BronzeMetrics
-    from processing.spark_jobs.bronze_stream import lag_listener
+    from processing.bronze.spark_stream import lag_listener
 
     metrics = BronzeMetrics()
     source = SimpleNamespace(  # the two fields of pyspark's SourceProgress the listener reads

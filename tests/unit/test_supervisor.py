@@ -6,13 +6,13 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
 import pytest
 
 from infrastructure import supervisor
-from infrastructure.demo import LogFollower, format_summary
 from infrastructure.settings import Settings, read_env_file
-from processing.query import parse_as_of, time_travel_view
+from infrastructure.times import parse_utc
+from orchestration.cli.demo import LogFollower, format_summary
+from processing.query import time_travel_view
 
 
 def test_credentials_are_generated_once_private_and_reused(tmp_path: Path) -> None:
@@ -80,8 +80,8 @@ def test_time_travel_view_statements() -> None:
     assert by_id[-1].endswith('lake."bronze"."trades" AT (VERSION => 42)')
     by_time = time_travel_view("bronze.trades", None, datetime(2026, 11, 22, 10, tzinfo=UTC))
     assert "AT (TIMESTAMP => TIMESTAMPTZ '2026-11-22T10:00:00+00:00')" in by_time[-1]
-    assert parse_as_of("2026-11-22 10:00:00") == datetime(2026, 11, 22, 10, tzinfo=UTC)
-    with pytest.raises(click.BadParameter, match=r"namespace\.table"):
+    assert parse_utc("2026-11-22 10:00:00") == datetime(2026, 11, 22, 10, tzinfo=UTC)
+    with pytest.raises(ValueError, match=r"namespace\.table"):
         time_travel_view("trades", 1, None)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from orchestration.cli.params import UTC_TIME, window_option_pair
+
 SOURCES = ("coinbase", "replay", "synthetic", "auto")
 
 
@@ -124,26 +126,22 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
 
 @click.command("backfill")
 @click.option("--product", required=True, help="e.g. BTC-USD (must be in settings.products)")
-@click.option("--start", required=True, help="ISO 8601 UTC, e.g. 2024-05-01T12:00:00Z (inclusive)")
-@click.option("--end", required=True, help="ISO 8601 UTC (exclusive)")
-def backfill(product: str, start: str, end: str) -> None:
+@click.option(
+    "--start", type=UTC_TIME, required=True, help="inclusive, e.g. 2024-05-01T12:00:00Z (no zone: UTC)"
+)
+@click.option("--end", type=UTC_TIME, required=True, help="exclusive")
+def backfill(product: str, start: datetime, end: datetime) -> None:
     """Publish a product's trades in [start, end) from the REST API, with source=backfill."""
     from infrastructure.settings import get_settings
     from ingestion.backfill import backfill_range
-    from ingestion.coinbase_rest import parse_cli_time
 
     _logging()
     settings = get_settings()
     product = product.upper()
     if product not in settings.products:
         raise click.BadParameter(f"{product} is not in settings.products {settings.products}")
-    try:
-        start_t, end_t = parse_cli_time(start), parse_cli_time(end)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if end_t <= start_t:
-        raise click.BadParameter("--end must be after --start")
-    result = backfill_range(settings, product, start_t, end_t)
+    window_option_pair(start, end)
+    result = backfill_range(settings, product, start, end)
     click.echo(
         f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}"
     )

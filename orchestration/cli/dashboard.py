@@ -1,4 +1,4 @@
-"""``lakehouse dashboard``: serve the local dashboard page until Ctrl-C."""
+"""``lakehouse dashboard``: serve the local dashboard page (``monitoring/dashboard/``) until Ctrl-C."""
 
 from __future__ import annotations
 

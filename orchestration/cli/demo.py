@@ -6,7 +6,7 @@ processes, prints where to look, then a summary line every few seconds (and, if 
 back to synthetic trades, says so) until Ctrl-C (or ``--duration``), and stops its children (the
 writer flushes). Then the full cycle: the ``crypto_hourly`` DAG is triggered in Airflow for the
 current hour, its silver, gold and quality tasks are followed to the end (bounded), and candles
-from ``lake.gold.ohlcv_1m`` are printed by ``lakehouse query``. The stack itself keeps running (``lakehouse down`` stops it).
+from ``lake.gold.ohlcv_1m`` are printed through ``lakehouse query``'s path. The stack itself keeps running (``lakehouse down`` stops it).
 """
 
 from __future__ import annotations
@@ -124,25 +124,15 @@ class Probe:
     """Reads the numbers for the summary line: topic high watermarks and bronze's row count."""
 
     def __init__(self, settings: Settings) -> None:
-        from confluent_kafka import Consumer
-
         from infrastructure.catalog import load_catalog
         from infrastructure.tables import BRONZE_TRADES
+        from processing.bronze.progress import TopicEnds
 
-        self.settings = settings
-        self.consumer = Consumer(
-            {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "lakehouse-demo-probe"}
-        )
+        self.topic = TopicEnds(settings.kafka, settings.kafka.trades_topic, "lakehouse-demo-probe")
         self.table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
 
     def messages_in_topic(self) -> int:
-        from confluent_kafka import TopicPartition
-
-        topic = self.settings.kafka.trades_topic
-        return sum(
-            self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-            for p in range(self.settings.kafka.partitions)
-        )
+        return sum(self.topic.ends(timeout_s=5).values())
 
     def bronze_rows(self) -> int:
         snapshot = self.table.refresh().current_snapshot()
@@ -151,7 +141,7 @@ class Probe:
         return int(snapshot.summary.additional_properties.get("total-records", 0))
 
     def close(self) -> None:
-        self.consumer.close()
+        self.topic.close()
 
 
 def hourly_cycle(settings: Settings) -> bool:
@@ -159,7 +149,7 @@ def hourly_cycle(settings: Settings) -> bool:
     from datetime import UTC, datetime
 
     from orchestration.api import AirflowApiError, AirflowClient
-    from processing.query import query_command
+    from processing.query import run_query
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     try:
@@ -177,9 +167,7 @@ def hourly_cycle(settings: Settings) -> bool:
         click.echo(f"  see the task logs under {settings.data_dir / 'airflow' / 'logs'}", err=True)
         return False
     click.echo(f'gold candles (lakehouse query "{CANDLES_SQL}"):')
-    click.get_current_context().invoke(
-        query_command, sql=CANDLES_SQL, table=None, as_of_snapshot=None, as_of=None, max_rows=12
-    )
+    run_query(settings, CANDLES_SQL).show(max_rows=12, max_width=200)
     return True
 
 

@@ -1,6 +1,6 @@
 """Silver for the compose stack: a Spark batch job that refines one bronze window with ``MERGE INTO``.
 
-    spark-submit processing/spark_jobs/silver_batch.py --start 2026-01-01T10:00Z --end 2026-01-01T11:00Z
+    spark-submit processing/silver/spark_batch.py --start 2026-01-01T10:00Z --end 2026-01-01T11:00Z
 
 Settings come from ``infrastructure.settings.load_settings`` (the same ``LAKEHOUSE_*`` variables
 as everywhere). The selection, typing, validation and dedup are the SQL of
@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from infrastructure.settings import Settings, load_settings
+from infrastructure.times import Window
 from processing.silver import sql
-from processing.silver.run import (
+from processing.silver.result import (
     CONTRACT_TABLES,
     RESULT_PREFIX,
     UNAVAILABLE_PREFIX,
     SilverResult,
     SilverTables,
 )
-from processing.silver.sql import KeyRange, Rules, Window
-from processing.spark_jobs.session import IcebergUnavailable, build_session, require_iceberg
+from processing.silver.sql import KeyRange, Rules
+from processing.spark_session import IcebergUnavailable, build_session, require_iceberg
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -1,4 +1,4 @@
-"""``lakehouse bronze``: run the streaming bronze writer until Ctrl-C / SIGTERM."""
+"""``lakehouse bronze``: run the streaming bronze writer (``processing/bronze/``) until Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``lakehouse up`` / ``down`` / ``status`` / ``init``: the embedded stack from the command line."""
+"""``lakehouse up`` / ``down`` / ``status`` / ``init`` / ``settings``: the stack from the command line."""
 
 from __future__ import annotations
 
@@ -64,3 +64,9 @@ def init_command() -> None:
     tables = ensure_tables(load_catalog(settings))
     click.echo(f"topics created: {', '.join(topics)}" if topics else "topics: nothing to create")
     click.echo(f"tables created: {', '.join(tables)}" if tables else "tables: nothing to create")
+
+
+@click.command("settings")
+def settings_command() -> None:
+    """Print the effective settings (secrets masked)."""
+    click.echo(load_settings().model_dump_json(indent=2))

@@ -1,1 +1,0 @@
-"""Spark jobs for the compose stack (``spark-submit``-able; settings from the same environment)."""
