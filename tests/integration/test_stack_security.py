@@ -155,8 +155,10 @@ def test_seaweedfs_master_filer_and_volume_refuse_requests_without_credentials(t
         answer(f"{master}/dir/lookup?volumeId=1"),
         answer(f"{volume}/1,0000000001"),  # read a needle
         answer(f"{volume}/1,0000000001", "PUT", b"x"),  # write one
+        answer(f"http://{LOOPBACK}:{p.lance}/v1/namespace/%24/list"),  # Lance signs with the S3 keys
+        answer(f"http://{LOOPBACK}:{p.lance}/v1/namespace/evil/create", "POST", b"{}"),
     ]
-    assert [status for status, _ in refused] == [404, 404, 404, 404, 404, 404, 404, 401, 401], refused
+    assert [status for status, _ in refused] == [404] * 7 + [401] * 2 + [403] * 2, refused
 
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # what every gRPC (HTTP/2) client sends first
