@@ -25,6 +25,15 @@ DEFAULT_DATA_DIR = Path(".lakehouse")
 CREDENTIALS_FILE = "credentials.env"
 
 
+def split_list(value: object) -> object:
+    """A list variable written either as ``A,B`` or as a JSON list (what ``to_environment`` writes)."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,7 +54,9 @@ class KafkaSettings(_Section):
     max_message_bytes: int = Field(1_000_000, ge=1024)
     # librdkafka retries a send across broker restarts until this expires (its default)
     producer_message_timeout_ms: int = Field(300_000, ge=1)
-    # how clients authenticate (infrastructure/kafka.py builds every client from these)
+    # how clients authenticate (infrastructure/kafka.py builds every client from these): the
+    # compose stack's broker requires SASL/PLAIN; the embedded noida-db accepts any (or no)
+    # credentials, so there loopback-only binding is what protects it
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     sasl_username: str | None = None
@@ -120,6 +131,7 @@ class BronzeSettings(_Section):
     instance_id: str = "bronze-1"
     flush_rows: int = Field(50_000, ge=1)
     flush_seconds: float = Field(5.0, gt=0)
+    retry_max_s: float = Field(30.0, gt=0, description="longest wait between retries of an outage")
 
 
 class MaintenanceSettings(_Section):
@@ -136,15 +148,18 @@ class MaintenanceSettings(_Section):
 class OrchestrationSettings(_Section):
     """Airflow DAG scheduling (both stacks)."""
 
-    start_date: datetime = Field(
-        datetime(2026, 11, 1, tzinfo=UTC),
-        description="first hour of the hourly schedule; catch-up starts here",
+    start_date: datetime | None = Field(
+        None,
+        description="first hour of the hourly schedule, catch-up starts here; "
+        "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
 
     @field_validator("start_date")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -156,9 +171,34 @@ class SilverSettings(_Section):
     max_event_age_s: int = Field(30 * 86_400, ge=0, description="event time before ingest time")
 
 
+class CompletenessSettings(_Section):
+    """Trade-id completeness of silver (``silver.trade_gaps``) and the automatic backfill of its holes."""
+
+    lookback_s: int = Field(
+        86_400, gt=0, description="how far before a window to look for the trade that precedes it"
+    )
+    recheck_hours: int = Field(
+        1, ge=0, description="each hourly check also looks at this many earlier hours (late trades)"
+    )
+    backfill_exchanges: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("coinbase",), description="exchanges whose holes are filled from their REST API (comma list)"
+    )
+    max_backfills_per_run: int = Field(20, ge=0, description="backfill DAG runs one check may trigger")
+    max_backfill_ids: int = Field(
+        1_000_000, ge=1, description="larger holes are recorded and alerted on, not backfilled automatically"
+    )
+    max_dead_letters: int = Field(100_000, ge=0, description="DLQ messages one check reads at most")
+    retention_days: int = Field(30, ge=1, description="closed gap rows older than this are dropped")
+
+    @field_validator("backfill_exchanges", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_list(value)
+
+
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = 8082  # the compose stack publishes Trino here; inside compose it is trino:8080
     user: str = "lakehouse"
     catalog: str = "iceberg"
 
@@ -168,9 +208,21 @@ class MetricsSettings(_Section):
     producer_port: int = 9201
     bronze_port: int = 9202
     pushgateway_url: str = "http://127.0.0.1:9091"
+    # the Pushgateway requires basic auth; `lakehouse up` generates the embedded stack's password
+    pushgateway_username: str = "lakehouse"
+    pushgateway_password: SecretStr | None = None
     # `lakehouse dashboard`: the embedded stack's local dashboard page and how often it refreshes
     dashboard_port: int = 8501
     dashboard_refresh_s: float = Field(10.0, gt=0)
+
+    def pushgateway_auth(self) -> tuple[str, str]:
+        """(user, password) for the Pushgateway, or an error naming the variable to set."""
+        if self.pushgateway_password is None:
+            raise MissingSetting(
+                f"{ENV_PREFIX}METRICS__PUSHGATEWAY_PASSWORD",
+                "the Pushgateway requires credentials; `lakehouse up` generates them for the embedded stack",
+            )
+        return self.pushgateway_username, self.pushgateway_password.get_secret_value()
 
 
 class StackSettings(_Section):
@@ -184,7 +236,8 @@ class StackSettings(_Section):
     seaweed_admin_port: int = 23646
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
-    airflow_port: int = 8280
+    airflow_port: int = 8081
+    docs_port: int = 8502  # `lakehouse docs` serves dbt docs and GE Data Docs here
     start_timeout_s: float = Field(60.0, gt=0)
 
 
@@ -202,6 +255,7 @@ class Settings(BaseSettings):
     # NoDecode: the validator below accepts both "A,B" and a JSON list
     products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
     data_dir: Path = DEFAULT_DATA_DIR
+    debug: bool = Field(False, description="log full tracebacks of retried errors")
 
     kafka: KafkaSettings = KafkaSettings()
     coinbase: CoinbaseSettings = CoinbaseSettings()
@@ -213,6 +267,7 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     orchestration: OrchestrationSettings = OrchestrationSettings()
     silver: SilverSettings = SilverSettings()
+    completeness: CompletenessSettings = CompletenessSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
@@ -220,11 +275,7 @@ class Settings(BaseSettings):
     @field_validator("products", mode="before")
     @classmethod
     def _split_products(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
+        return split_list(value)
 
     @field_validator("data_dir")
     @classmethod

@@ -14,16 +14,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from infrastructure.services import ServiceSpec, venv_bin
+from infrastructure.services import ServiceSpec, scrape_gauge, venv_bin
 from infrastructure.settings import Settings
+from infrastructure.watchdog import supervised
 
 SUMMARY_EVERY_S = 5.0
+DRAIN_TIMEOUT_S = 120.0
 HOURLY_RUN_TIMEOUT_S = 900.0  # a catch-up run or two may go first (max_active_runs=1)
 CANDLES_SQL = (
     "SELECT product_id, candle_start, open, high, low, close, volume, trade_count "
@@ -44,13 +45,16 @@ def children(settings: Settings, source: str) -> list[Child]:
     return [
         Child(
             name,
-            ServiceSpec(
-                name=name,
-                argv=(venv_bin("lakehouse"), *args),
-                log_file=logs / f"{name}.log",
-                cwd=Path.cwd(),
-                host=settings.stack.host,
-                ready_ports=(),
+            supervised(  # restarted after a crash, restarts counted for `lakehouse status`
+                ServiceSpec(
+                    name=name,
+                    argv=(venv_bin("lakehouse"), *args),
+                    log_file=logs / f"{name}.log",
+                    cwd=Path.cwd(),
+                    host=settings.stack.host,
+                    ready_ports=(),
+                ),
+                settings.data_dir / "run",
             ),
         )
         for name, args in commands.items()
@@ -99,22 +103,6 @@ class LogFollower:
         return data[:whole].decode("utf-8", errors="replace").splitlines()
 
 
-def scrape_gauge(url: str, name: str) -> float | None:
-    """One sample of a metric from a Prometheus text endpoint (None if unreachable or absent)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    return None
-
-
 def format_summary(trades_per_s: float, bronze_rows: int, freshness_s: float | None) -> str:
     fresh = "n/a" if freshness_s is None or freshness_s != freshness_s else f"{freshness_s:.1f} s"
     return f"trades/s {trades_per_s:8.1f}   rows in bronze {bronze_rows:>10,}   bronze freshness {fresh}"
@@ -159,6 +147,17 @@ def start_dashboard(settings: Settings) -> str | None:
     threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/"
+
+
+def drain(settings: Settings, probe: Probe) -> None:
+    """Wait (bounded) until bronze records everything now in the trades topic."""
+    from processing.bronze.progress import wait_until_written
+
+    try:
+        wait_until_written(probe.table, settings.kafka, DRAIN_TIMEOUT_S)
+        click.echo("bronze: everything in the topic is written")
+    except TimeoutError as exc:
+        click.echo(f"bronze: not drained after {DRAIN_TIMEOUT_S:.0f} s ({exc})", err=True)
 
 
 def hourly_cycle(settings: Settings) -> bool:
@@ -259,7 +258,11 @@ def demo_command(duration: float | None, source: str) -> None:
             if deadline is not None and now >= deadline:
                 break
     finally:
-        for child, proc in reversed(procs):
+        # ingest first, then the writer once it has written what ingest sent (bounded): a demo that
+        # stops leaves nothing in Kafka that bronze does not hold
+        for child, proc in sorted(procs, key=lambda cp: cp[0].name != "ingest"):
+            if child.name == "bronze" and probe is not None and proc.poll() is None:
+                drain(settings, probe)
             services.stop(proc.pid, timeout_s=30)
             proc.wait(timeout=5)
             click.echo(f"{child.name}: stopped")

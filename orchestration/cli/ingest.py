@@ -40,6 +40,7 @@ def _logging() -> None:
               help="stop after S seconds")  # fmt: skip
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="serve Prometheus metrics on settings.metrics.host:producer_port")  # fmt: skip
+@click.option("--debug", is_flag=True, help="log full tracebacks of retried errors [settings.debug]")
 def ingest(
     source: str,
     replay_file: Path | None,
@@ -49,6 +50,7 @@ def ingest(
     max_messages: int | None,
     duration: float | None,
     metrics: bool,
+    debug: bool,
 ) -> None:
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
     from confluent_kafka import KafkaException
@@ -72,6 +74,8 @@ def ingest(
         serve_metrics=metrics,
     )
     settings = get_settings()
+    if debug:
+        settings = settings.model_copy(update={"debug": True})
     try:
         summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
     except KafkaException as exc:
