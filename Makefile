@@ -205,6 +205,11 @@ dashboards: setup ## Regenerate Grafana's dashboard JSON from monitoring/panels.
 dashboards-check: setup ## Fail if the committed Grafana dashboards differ from monitoring/panels.py
 	$(PY) -m monitoring.grafana --check
 
+# The dashboard page's chart libraries (lightweight-charts, uPlot), pinned by the lockfile; part of setup.
+setup: monitoring/dashboard/node_modules/.package-lock.json
+monitoring/dashboard/node_modules/.package-lock.json: monitoring/dashboard/package.json monitoring/dashboard/package-lock.json
+	cd monitoring/dashboard && npm ci --no-audit --no-fund
+
 .PHONY: dashboard
 dashboard: setup ## Serve the embedded stack's dashboard page on 127.0.0.1 (LAKEHOUSE_METRICS__DASHBOARD_PORT)
 	$(LAKEHOUSE) dashboard

@@ -46,12 +46,34 @@ def _options(panel: Panel) -> dict:
             "textMode": "auto",
         }
     if panel.kind == "candlestick":
-        return {"mode": "candles+volume", "candleStyle": "candles", "colorStrategy": "open-close"}
+        # includeAllFields: columns after volume (the moving averages) are drawn as lines over the candles
+        return {
+            "mode": "candles+volume",
+            "candleStyle": "candles",
+            "colorStrategy": "open-close",
+            "includeAllFields": True,
+        }
+    if panel.kind == "heatmap":
+        # cells as given (the groupingToMatrix transformation makes one bucket row per metric)
+        return {
+            "calculate": False,
+            "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
+            "cellGap": 1,
+        }
     if panel.kind == "barchart":
         return {"xField": panel.columns[0], "orientation": "auto", "showValue": "auto"}
     if panel.kind == "timeseries":
         return {"legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}}
     return {"showHeader": True}
+
+
+def _transformations(panel: Panel) -> list[dict]:
+    """A heatmap's long (time, metric, value) rows become one column per metric, which Grafana's
+    heatmap draws as one row of cells each."""
+    if panel.kind != "heatmap":
+        return []
+    options = {"columnField": panel.columns[1], "rowField": panel.columns[0], "valueField": panel.columns[2]}
+    return [{"id": "groupingToMatrix", "options": options}]
 
 
 def _grid(panels: tuple[Panel, ...]) -> list[dict]:
@@ -80,6 +102,7 @@ def dashboard_json(dashboard: Dashboard) -> dict:
                 "targets": _targets(panel),
                 "fieldConfig": {"defaults": {"unit": panel.unit or "none"}, "overrides": []},
                 "options": _options(panel),
+                "transformations": _transformations(panel),
             }
         )
     variables = [

@@ -9,7 +9,8 @@ and the same query is testable on fixed test data. ``$product`` is a dashboard v
 
 Column conventions of SQL panels (``Panel.columns``, checked by the tests):
 ``stat`` label, value[, ...]; ``timeseries`` time, metric, value (long format, one series per
-metric); ``candlestick`` time, open, high, low, close, volume; ``barchart`` label, value[, ...];
+metric); ``candlestick`` time, open, high, low, close, volume[, overlay line, ...];
+``barchart`` label, value[, ...]; ``heatmap`` time, metric, value (one row of cells per metric);
 ``table`` any.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["stat", "timeseries", "candlestick", "barchart", "table"]
+Kind = Literal["stat", "timeseries", "candlestick", "barchart", "heatmap", "table"]
 Source = Literal["prometheus", "trino"]
 
 # Grafana datasource uids, as provisioned in monitoring/grafana/provisioning/datasources/
@@ -67,10 +68,180 @@ def _sql(text: str) -> str:
 
 GOLD = "iceberg.gold"
 
+
+def _series_panel(
+    key: str,
+    title: str,
+    table: str,
+    time: str,
+    value: str,
+    *,
+    since: str,
+    unit: str = "",
+    where: str = "exchange = '$exchange'",
+    metric: str = "product_id",
+    kind: Kind = "timeseries",
+    width: int = 8,
+    description: str = "",
+) -> Panel:
+    """A long-format (time, metric, value) panel over one gold table, back from its newest row."""
+    return Panel(
+        key, title, kind, "trino",
+        (
+            Query(
+                _sql(f"""
+                    SELECT {time} AS time, {metric} AS metric, CAST({value} AS double) AS value
+                    FROM {GOLD}.{table}
+                    WHERE {where} AND {value} IS NOT NULL
+                      AND {time} >= (SELECT max({time}) FROM {GOLD}.{table} WHERE {where}) - INTERVAL {since}
+                    ORDER BY 1, 2"""),
+            ),
+        ),
+        columns=("time", "metric", "value"), unit=unit, width=width, description=description,
+    )  # fmt: skip
+
+
+# Issue #16's analytics (price statistics, moving averages, 24 h figures, heatmap, 5-minute health),
+# appended to each dashboard after its original panels.
+MARKET_ANALYTICS = (
+    Panel(
+        "ticker_24h",
+        "24 h ticker on $exchange",
+        "table",
+        "trino",
+        (
+            Query(
+                _sql(f"""
+                    SELECT product_id, CAST(close AS double) AS price,
+                        CAST(price_change_24h AS double) AS change_24h,
+                        CAST(high_24h AS double) AS high_24h, CAST(low_24h AS double) AS low_24h,
+                        CAST(volume_24h AS double) AS volume_24h, CAST(notional_24h AS double) AS notional_24h,
+                        trade_count_24h, volatility_24h
+                    FROM {GOLD}.rolling_24h r
+                    WHERE exchange = '$exchange'
+                      AND hour_start = (SELECT max(hour_start) FROM {GOLD}.rolling_24h n
+                                        WHERE n.exchange = r.exchange AND n.product_id = r.product_id)
+                    ORDER BY product_id"""),
+            ),
+        ),
+        columns=(
+            "product_id",
+            "price",
+            "change_24h",
+            "high_24h",
+            "low_24h",
+            "volume_24h",
+            "notional_24h",
+            "trade_count_24h",
+            "volatility_24h",
+        ),
+        width=24,
+        description="Each product's trailing 24 hours up to its newest traded hour (gold.rolling_24h): "
+        "price change, range, base volume, quote notional, trades, volatility of 1-minute log returns.",
+    ),
+    _series_panel(
+        "price_change_1m",
+        "1-minute price change (close - open) / open",
+        "price_stats_1m",
+        "candle_start",
+        "price_change",
+        since="'3' HOUR",
+        unit="percentunit",
+        description="gold.price_stats_1m over the last 3 h of data.",
+    ),
+    _series_panel(
+        "volatility_1m",
+        "1-minute volatility (std dev of trade prices / average)",
+        "price_stats_1m",
+        "candle_start",
+        "price_stddev / CAST(avg_price AS double)",
+        since="'3' HOUR",
+        unit="percentunit",
+        description="Sample standard deviation of the minute's trade prices relative to their mean "
+        "(gold.price_stats_1m); minutes with one trade have none.",
+    ),
+    _series_panel(
+        "trades_per_minute",
+        "Trades per minute",
+        "price_stats_1m",
+        "candle_start",
+        "trade_count",
+        since="'3' HOUR",
+        unit="short",
+        description="gold.price_stats_1m trade_count.",
+    ),
+    _series_panel(
+        "volume_heatmap",
+        "Hourly notional by product (share of its trailing 24 h)",
+        "volume_heatmap_1h",
+        "hour_start",
+        "notional_share_24h",
+        since="'23' HOUR",
+        unit="percentunit",
+        kind="heatmap",
+        width=12,
+        description="gold.volume_heatmap_1h: each cell is the hour's quote notional as a share of the "
+        "product's trailing 24 hours, so products of any size share one colour scale.",
+    ),
+    _series_panel(
+        "volatility_24h",
+        "Rolling 24 h volatility",
+        "rolling_24h",
+        "hour_start",
+        "volatility_24h",
+        since="'7' DAY",
+        unit="percentunit",
+        width=6,
+        description="sqrt of the sum of squared 1-minute log returns over the trailing 24 h (gold.rolling_24h).",
+    ),
+    _series_panel(
+        "notional_24h",
+        "Rolling 24 h notional",
+        "rolling_24h",
+        "hour_start",
+        "notional_24h",
+        since="'7' DAY",
+        unit="short",
+        width=6,
+        description="Quote-currency volume over the trailing 24 h, hour by hour (gold.rolling_24h).",
+    ),
+)
+
+HEALTH_ANALYTICS = (
+    _series_panel(
+        "trades_5m",
+        "Trades per 5 minutes",
+        "pipeline_health_5m",
+        "bucket_start",
+        "trade_count",
+        since="'24' HOUR",
+        unit="short",
+        where="true",
+        metric="product_id || ' ' || exchange",
+        width=12,
+        description="Silver trades by exchange time in 5-minute buckets (gold.pipeline_health_5m).",
+    ),
+    _series_panel(
+        "silence_5m",
+        "Time since the last ingested trade",
+        "pipeline_health_5m",
+        "bucket_start",
+        "seconds_since_last_ingest",
+        since="'24' HOUR",
+        unit="s",
+        where="true",
+        metric="product_id || ' ' || exchange",
+        width=12,
+        description="At the end of each 5-minute bucket: time since the product's newest bronze ingest "
+        "(gold.pipeline_health_5m); a product that went quiet climbs.",
+    ),
+)
+
 MARKET_OVERVIEW = Dashboard(
     uid="lakehouse-market",
     title="Market Overview",
     variables=(
+        Variable("exchange", _sql(f"SELECT DISTINCT exchange FROM {GOLD}.latest_prices ORDER BY 1")),
         Variable("product", _sql(f"SELECT DISTINCT product_id FROM {GOLD}.latest_prices ORDER BY 1")),
     ),
     panels=(
@@ -92,25 +263,43 @@ MARKET_OVERVIEW = Dashboard(
         ),
         Panel(
             "candles",
-            "$product 1-minute candles (last 3 h of data)",
+            "$product 1-minute candles on $exchange (last 3 h of data)",
             "candlestick",
             "trino",
             (
                 Query(
                     _sql(f"""
-                        SELECT candle_start AS time, CAST(open AS double) AS open,
-                            CAST(high AS double) AS high, CAST(low AS double) AS low,
-                            CAST(close AS double) AS close, CAST(volume AS double) AS volume
-                        FROM {GOLD}.ohlcv_1m
-                        WHERE product_id = '$product'
-                          AND candle_start >= (SELECT max(candle_start) FROM {GOLD}.ohlcv_1m
-                                               WHERE product_id = '$product') - INTERVAL '3' HOUR
+                        SELECT c.candle_start AS time, CAST(c.open AS double) AS open,
+                            CAST(c.high AS double) AS high, CAST(c.low AS double) AS low,
+                            CAST(c.close AS double) AS close, CAST(c.volume AS double) AS volume,
+                            CAST(m.sma_20 AS double) AS sma_20, CAST(m.sma_50 AS double) AS sma_50,
+                            m.ema_20, m.ema_50
+                        FROM {GOLD}.ohlcv_1m c
+                        LEFT JOIN {GOLD}.moving_averages_1m m
+                          ON m.exchange = c.exchange AND m.product_id = c.product_id
+                          AND m.candle_start = c.candle_start
+                        WHERE c.exchange = '$exchange' AND c.product_id = '$product'
+                          AND c.candle_start >= (SELECT max(candle_start) FROM {GOLD}.ohlcv_1m
+                                                 WHERE exchange = '$exchange' AND product_id = '$product')
+                                                - INTERVAL '3' HOUR
                         ORDER BY 1"""),
                 ),
             ),
-            columns=("time", "open", "high", "low", "close", "volume"),
+            columns=(
+                "time",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "sma_20",
+                "sma_50",
+                "ema_20",
+                "ema_50",
+            ),
             width=24,
-            description="gold.ohlcv_1m; decimals are cast to double for drawing only.",
+            description="gold.ohlcv_1m with gold.moving_averages_1m (SMA/EMA over 20 and 50 one-minute "
+            "closes); decimals are cast to double for drawing only.",
         ),
         Panel(
             "volume_24h",
@@ -173,6 +362,7 @@ MARKET_OVERVIEW = Dashboard(
             width=8,
             description="(buy - sell) / (buy + sell) taker volume, -1..1 (gold.orderflow_1m).",
         ),
+        *MARKET_ANALYTICS,
     ),
 )
 
@@ -287,6 +477,7 @@ PIPELINE_HEALTH = Dashboard(
             columns=("stage", "row_count", "last_event_time", "last_ingest_time", "freshness_seconds"),
             description="Freshness as of the last gold build.",
         ),
+        *HEALTH_ANALYTICS,
     ),
 )
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from infrastructure.job_metrics import run_and_push
 from infrastructure.services import venv_bin
 from infrastructure.settings import ENV_PREFIX, Settings
@@ -196,6 +198,82 @@ def run_gold(
     return result
 
 
+# What the alert rules read from gold (monitoring/prometheus/rules/lakehouse.yml). Pushed with the
+# run's own metrics rather than served by an exporter over gold: gold only changes when a build
+# commits, so a push after each build is exactly as fresh, needs no long-running process or query
+# load per scrape, and lands atomically with lakehouse_job_last_success (GoldStale covers a gold that
+# stopped). Read as a dbt query so one code path serves both targets (dbt's adapter for DuckDB or Trino).
+ALERT_FACTS_SQL = "select * from {{ ref('market_alert_facts') }}"
+SHOW_EVENT = "Q041"  # dbt's ShowNode event: the rows of `dbt show`
+
+
+def show_rows(stdout: str) -> list[dict]:
+    """The rows of ``dbt show --output json --log-format json`` (pure: parses dbt's JSON log lines)."""
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("info", {}).get("code") == SHOW_EVENT:
+            return json.loads(event["data"]["preview"])
+    raise ValueError("dbt show printed no rows event")
+
+
+def alert_facts(settings: Settings) -> list[dict]:
+    """``gold.market_alert_facts``: one row per (exchange, product_id), read through dbt."""
+    args = dbt_command(
+        settings, "show",
+        extra=("--inline", ALERT_FACTS_SQL, "--output", "json", "--log-format", "json", "--limit", "-1",
+               "--no-populate-cache"),
+    )  # fmt: skip
+    proc = subprocess.run(args, env=_dbt_env(settings), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+        raise RuntimeError(f"dbt show exited {proc.returncode}: {tail}")
+    return show_rows(proc.stdout)
+
+
+def market_gauges(facts: list[dict], registry: CollectorRegistry) -> None:
+    """Gauges of the alert facts in ``registry`` (pure). Labels are exchange and product only (plus
+    a two-valued window/quantile): a bounded set, whatever the data."""
+    labels = ["exchange", "product"]
+    moves = Gauge(
+        "lakehouse_gold_abs_return_max_ratio",
+        "Largest |close - open| / open of a 1-minute candle or 5-minute bucket in the product's newest hour of gold",
+        [*labels, "window"], registry=registry,
+    )  # fmt: skip
+    latency = Gauge(
+        "lakehouse_gold_ingest_latency_seconds",
+        "Worst minute's ingestion latency quantile (bronze ingest - exchange time) in the product's newest hour of gold",
+        [*labels, "quantile"], registry=registry,
+    )  # fmt: skip
+    newest = Gauge(
+        "lakehouse_gold_newest_candle_timestamp_seconds",
+        "Start of the product's newest 1-minute candle in gold",
+        labels, registry=registry,
+    )  # fmt: skip
+    for row in facts:
+        key = (row["exchange"], row["product_id"])
+        for window in ("1m", "5m"):
+            if row[f"max_abs_return_{window}"] is not None:
+                moves.labels(*key, window).set(float(row[f"max_abs_return_{window}"]))
+        for quantile, column in (("0.95", "latency_p95_ms"), ("0.99", "latency_p99_ms")):
+            if row[column] is not None:
+                latency.labels(*key, quantile).set(row[column] / 1000)
+        newest.labels(*key).set(datetime.fromisoformat(row["newest_candle"]).timestamp())
+
+
+def _push_market_gauges(settings: Settings, result: GoldResult, registry: CollectorRegistry) -> None:
+    """After a successful build, the alert facts join the run's push; reading them must never fail
+    the gold run (the rules then see the previous run's values and GoldStale catches a stuck gold)."""
+    if not result.success:
+        return
+    try:
+        market_gauges(alert_facts(settings), registry)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        log.warning("gold alert facts not pushed: %s", exc)
+
+
 def gold_job(
     settings: Settings,
     window_end: datetime | None = None,
@@ -207,5 +285,5 @@ def gold_job(
     """One gold build pushed as job ``gold``; ``window_end`` is the hour it brings gold up to, if any."""
     return run_and_push(
         settings, JOB, lambda: run_gold(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours),
-        GoldResult.metric_counts, window_end,
+        GoldResult.metric_counts, window_end, lambda result, registry: _push_market_gauges(settings, result, registry),
     )  # fmt: skip

@@ -1,6 +1,8 @@
 """The local dashboard's HTTP server (127.0.0.1): the page, the panel definitions and their data.
 
-Routes: ``/`` the page (``page.html``: its own small SVG charts, nothing fetched from outside);
+Routes: ``/`` the page (``page.html``); ``/vendor/<file>`` its chart libraries (lightweight-charts,
+uPlot) from ``node_modules`` as ``npm ci`` installed them (``make setup``), so nothing is fetched
+from outside;
 ``/api/dashboards`` the definitions; ``/api/variable?dashboard=&name=`` a variable's values;
 ``/api/panel?dashboard=&key=&<variable>=`` one panel's data. DuckDB serves one query at a time
 (a lock): the page asks for a handful of panels every refresh, far below what that limits.
@@ -25,6 +27,17 @@ from monitoring.panels import DASHBOARDS, Dashboard
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
+NODE_MODULES = Path(__file__).with_name("node_modules")
+# what the page loads -> (file under node_modules, content type); versions pinned by package-lock.json
+VENDOR = {
+    "lightweight-charts.js": (
+        "lightweight-charts/dist/lightweight-charts.standalone.production.js",
+        "text/javascript; charset=utf-8",
+    ),
+    "uplot.js": ("uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    "uplot.css": ("uplot/dist/uPlot.min.css", "text/css; charset=utf-8"),
+}
+MISSING_VENDOR = b"chart libraries missing: run `make setup` (npm ci in monitoring/dashboard)"
 
 
 class DashboardState:
@@ -88,6 +101,8 @@ def handler_for(state: DashboardState) -> type[BaseHTTPRequestHandler]:
             try:
                 if url.path == "/":
                     self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.read_bytes())
+                elif url.path.startswith("/vendor/"):
+                    self._vendor(url.path.removeprefix("/vendor/"))
                 elif url.path == "/api/dashboards":
                     self._json(state.definitions())
                 elif url.path == "/api/variable":
@@ -99,6 +114,18 @@ def handler_for(state: DashboardState) -> type[BaseHTTPRequestHandler]:
                     self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
             except (KeyError, StopIteration):
                 self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"unknown dashboard, panel or variable")
+
+        def _vendor(self, name: str) -> None:
+            if name not in VENDOR:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
+                return
+            relative, content_type = VENDOR[name]
+            path = NODE_MODULES / relative
+            if not path.is_file():
+                log.error("%s missing: run make setup", path)
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", MISSING_VENDOR)
+                return
+            self._send(HTTPStatus.OK, content_type, path.read_bytes())
 
         def _json(self, body: dict) -> None:
             self._send(HTTPStatus.OK, "application/json", json.dumps(body, allow_nan=False).encode())

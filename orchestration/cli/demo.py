@@ -2,7 +2,7 @@
 
 Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion (``lakehouse
 ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
-processes, prints where to look, then a summary line every few seconds (and, if ingestion fell
+processes, serves the dashboard page (in this process, until the demo ends), prints where to look, then a summary line every few seconds (and, if ingestion fell
 back to synthetic trades, says so) until Ctrl-C (or ``--duration``), and stops its children (the
 writer flushes). Then the full cycle: the ``crypto_hourly`` DAG is triggered in Airflow for the
 current hour, its silver, gold and quality tasks are followed to the end (bounded), and candles
@@ -73,7 +73,7 @@ def where_to_look(settings: Settings, credentials_file: Path) -> str:
             f"  http://{m.host}:{m.bronze_port}/metrics (bronze)",
             f"  Prometheus       http://{host}:{settings.stack.prometheus_port}"
             f"  (batch runs via the Pushgateway {m.pushgateway_url})",
-            f"  dashboards       lakehouse dashboard  -> http://{host}:{m.dashboard_port}/",
+            f"  dashboard        http://{host}:{m.dashboard_port}/  (served while the demo runs; then `lakehouse dashboard`)",
             f"  Airflow          http://{host}:{settings.stack.airflow_port}  (user admin, password in"
             f" {settings.data_dir / 'airflow' / 'passwords.json'})",
             f"  credentials      {credentials_file}",
@@ -130,6 +130,23 @@ class Probe:
 
     def close(self) -> None:
         self.topic.close()
+
+
+def start_dashboard(settings: Settings) -> str | None:
+    """Serve the dashboard page from a daemon thread of this process; its URL, or None (with a note)
+    if its port is taken (a ``lakehouse dashboard`` already running serves the same page)."""
+    from monitoring.dashboard.server import make_server
+
+    try:
+        server = make_server(settings)
+    except OSError as exc:
+        click.echo(
+            f"dashboard: not started ({exc}); `lakehouse dashboard --port N` serves it elsewhere", err=True
+        )
+        return None
+    threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
 
 
 def drain(settings: Settings, probe: Probe) -> None:
@@ -205,6 +222,9 @@ def demo_command(duration: float | None, source: str) -> None:
             if line.startswith(FALLBACK_NOTICE):
                 click.echo(f"ingest: {line}")
 
+    dashboard_url = start_dashboard(settings)
+    if dashboard_url:
+        click.echo(f"dashboard: {dashboard_url}")
     try:
         for child in workers:
             procs.append((child, services.start(child.spec)))

@@ -69,6 +69,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert "already running" in out  # the stack was up: the demo's own `up` did nothing
         assert settings.s3.endpoint in out and settings.catalog.uri in out
         assert str(tmp_path / "lake" / "credentials.env") in out
+        assert f"dashboard: http://{settings.stack.host}:{settings.metrics.dashboard_port}/" in out
         assert "rows in bronze" in out and "bronze: stopped" in out
         # ingest stops first and the writer drains the topic before it stops
         assert out.index("ingest: stopped") < out.index("bronze: everything in the topic is written"), out

@@ -18,7 +18,7 @@ VARIABLES = [v for d in DASHBOARDS for v in d.variables]
 
 
 def test_both_kinds_of_panels_exist() -> None:
-    assert len(PROM_PANELS) >= 8 and len(SQL_PANELS) >= 5
+    assert len(PROM_PANELS) >= 8 and len(SQL_PANELS) >= 14
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,7 @@ def variable_values_by_name(gold_con) -> dict[str, list[str]]:
 
 def test_variables_list_the_products(variable_values_by_name) -> None:
     assert variable_values_by_name["product"] == ["BTC-USD", "DOGE-USD"]
+    assert variable_values_by_name["exchange"] == ["coinbase"]
 
 
 @pytest.mark.parametrize("panel", SQL_PANELS, ids=[p.key for p in SQL_PANELS])
@@ -67,17 +68,19 @@ def test_sql_panel_returns_rows_with_its_columns(gold_con, variable_values_by_na
     for row in data["rows"]:
         numeric = [v for v in row if isinstance(v, int | float)]
         assert numeric, f"{panel.key}: nothing to draw in {row}"
-    if panel.kind in ("timeseries", "candlestick"):
+    if panel.kind in ("timeseries", "candlestick", "heatmap"):
         times = [row[0] for row in data["rows"]]
         assert all(isinstance(t, int) for t in times) and times == sorted(times)
     if panel.kind == "candlestick":
-        assert all(low <= min(o, c) and high >= max(o, c) for _, o, high, low, c, _ in data["rows"])
+        assert all(low <= min(o, c) and high >= max(o, c) for _, o, high, low, c, *_ in data["rows"])
+        # the moving averages drawn over the candles (set once their window is full)
+        assert all(v is not None for v in data["rows"][-1][6:])
 
 
 def test_candles_follow_the_product_variable(gold_con, variable_values_by_name) -> None:
     candles = next(p for p in SQL_PANELS if p.key == "candles")
     closes = {
-        product: sql_data(gold_con, candles, {"product": product})["rows"][-1][4]
+        product: sql_data(gold_con, candles, {"exchange": "coinbase", "product": product})["rows"][-1][4]
         for product in variable_values_by_name["product"]
     }
     assert closes["BTC-USD"] > 1000 > 1 > closes["DOGE-USD"]

@@ -1,11 +1,15 @@
-"""The pure parts of the gold runner: dbt's command line, its environment, and run_results digests."""
+"""The pure parts of the gold runner: dbt's command line, its environment, run_results digests and
+`dbt show` output."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from infrastructure.settings import Settings
-from processing.gold import DBT_PROJECT_DIR, dbt_command, dbt_environment, summarize
+from processing.gold import DBT_PROJECT_DIR, dbt_command, dbt_environment, show_rows, summarize
 
 
 def settings(**values) -> Settings:
@@ -45,3 +49,15 @@ def test_failures_are_named_with_their_message() -> None:
     )
     assert statuses == {"success": 1, "fail": 1, "error": 1}
     assert failures == ["test.lakehouse_gold.unique_x: Got 3 results", "model.lakehouse_gold.y: error"]
+
+
+def test_show_rows_reads_dbts_json_log_and_says_when_there_are_none() -> None:
+    rows = [{"exchange": "coinbase", "product_id": "BTC-USD", "max_abs_return_1m": 0.01}]
+    lines = [
+        json.dumps({"info": {"code": "A001", "msg": "Running with dbt"}, "data": {}}),
+        "not json: a warning printed by a library",
+        json.dumps({"info": {"code": "Q041"}, "data": {"preview": json.dumps(rows)}}),
+    ]
+    assert show_rows("\n".join(lines)) == rows
+    with pytest.raises(ValueError, match="no rows event"):
+        show_rows("\n".join(lines[:2]))

@@ -22,3 +22,21 @@
         make_timestamptz(epoch_us({{ timestamp }}) - ((epoch_us({{ timestamp }}) % {{ us }}) + {{ us }}) % {{ us }})
     {%- endif -%}
 {%- endmacro %}
+
+{# The start of the UTC `minutes`-minute bucket (a divisor of 60: 5 for pipeline_health_5m) holding
+   a timestamp; the same epoch arithmetic as bucket_start on DuckDB. #}
+{% macro bucket_start_minutes(minutes, timestamp) -%}
+    {%- if 60 % minutes != 0 -%}
+        {{ exceptions.raise_compiler_error("bucket_start_minutes: " ~ minutes ~ " does not divide an hour") }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('bucket_start_minutes', 'lakehouse_gold')(minutes, timestamp)) }}
+{%- endmacro %}
+
+{% macro default__bucket_start_minutes(minutes, timestamp) -%}
+    {{ dbt.dateadd('minute', '-1 * (minute(' ~ timestamp ~ ') % ' ~ minutes ~ ')', dbt.date_trunc('minute', timestamp)) }}
+{%- endmacro %}
+
+{% macro duckdb__bucket_start_minutes(minutes, timestamp) -%}
+    {%- set us = minutes * 60000000 -%}
+    make_timestamptz(epoch_us({{ timestamp }}) - ((epoch_us({{ timestamp }}) % {{ us }}) + {{ us }}) % {{ us }})
+{%- endmacro %}
