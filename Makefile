@@ -207,7 +207,8 @@ dashboards-check: setup ## Fail if the committed Grafana dashboards differ from 
 
 # The dashboard page's chart libraries (lightweight-charts, uPlot), pinned by the lockfile; part of setup.
 setup: monitoring/dashboard/node_modules/.package-lock.json
-monitoring/dashboard/node_modules/.package-lock.json: monitoring/dashboard/package.json monitoring/dashboard/package-lock.json
+monitoring/dashboard/node_modules/.package-lock.json: monitoring/dashboard/package.json monitoring/dashboard/package-lock.json $(STAMP)
+	@echo "setup: the dashboard page's chart libraries (lightweight-charts, uPlot) from the npm lockfile"
 	cd monitoring/dashboard && npm ci --no-audit --no-fund
 
 .PHONY: dashboard

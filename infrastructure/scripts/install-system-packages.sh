@@ -13,6 +13,8 @@ case "$group" in
     # the embedded stack's metrics (scrape + alert rules) and the batch jobs' Pushgateway
     NEEDED[prometheus]=prometheus
     NEEDED[prometheus-pushgateway]=prometheus-pushgateway
+    # the dashboard page's chart libraries (lightweight-charts, uPlot) come from the npm registry
+    NEEDED[npm]=npm
     ;;
   test)
     # promtool checks the Prometheus configs and unit-tests the alert rules
@@ -21,8 +23,7 @@ case "$group" in
     NEEDED[kcat]=kcat
     # the dashboard page's headless-browser test
     NEEDED[chromium]=chromium
-    # tsc checks the Grafana dashboards against @grafana/schema (monitoring/grafana/schema-check)
-    NEEDED[npm]=npm
+    # (npm, for tsc's check of the Grafana dashboards against @grafana/schema, comes with runtime)
     # validates docker-compose.yml offline (`docker-compose config`); needs no Docker engine
     NEEDED[docker-compose]=docker-compose
     ;;
