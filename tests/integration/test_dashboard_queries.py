@@ -56,6 +56,7 @@ def variable_values_by_name(gold_con) -> dict[str, list[str]]:
 
 def test_variables_list_the_products(variable_values_by_name) -> None:
     assert variable_values_by_name["product"] == ["BTC-USD", "DOGE-USD"]
+    assert variable_values_by_name["exchange"] == ["coinbase"]
 
 
 @pytest.mark.parametrize("panel", SQL_PANELS, ids=[p.key for p in SQL_PANELS])
@@ -77,7 +78,16 @@ def test_sql_panel_returns_rows_with_its_columns(gold_con, variable_values_by_na
 def test_candles_follow_the_product_variable(gold_con, variable_values_by_name) -> None:
     candles = next(p for p in SQL_PANELS if p.key == "candles")
     closes = {
-        product: sql_data(gold_con, candles, {"product": product})["rows"][-1][4]
+        product: sql_data(gold_con, candles, {"exchange": "coinbase", "product": product})["rows"][-1][4]
         for product in variable_values_by_name["product"]
     }
     assert closes["BTC-USD"] > 1000 > 1 > closes["DOGE-USD"]
+
+
+@pytest.mark.parametrize("panel", [p for p in SQL_PANELS if "$exchange" in p.queries[0].expr],
+                         ids=lambda p: p.key)  # fmt: skip
+def test_market_panels_show_one_venue(gold_con, variable_values_by_name, panel: Panel) -> None:
+    values = {name: found[0] for name, found in variable_values_by_name.items()}
+    assert sql_data(gold_con, panel, values)["rows"]
+    # the gold fixture holds coinbase trades only: another venue (synthetic) draws nothing of them
+    assert sql_data(gold_con, panel, values | {"exchange": "synthetic"})["rows"] == []
