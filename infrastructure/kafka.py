@@ -3,11 +3,19 @@
 One place knows how to reach and authenticate to the broker, so a user who turns on SASL or TLS
 (``LAKEHOUSE_KAFKA__SECURITY_PROTOCOL`` and friends) changes settings, not code. Each builder takes
 the role's own options as keyword overrides on top of the connection part.
+
+librdkafka's log lines go to the Python logger :data:`KAFKA_LOGGER` (not straight to stderr), so
+an entry point decides what a person sees: the CLI keeps them out of the terminal unless
+``--debug``, since an unreachable broker makes librdkafka repeat a line per retry.
 """
 
 from __future__ import annotations
 
+import logging
+
 from infrastructure.settings import KafkaSettings
+
+KAFKA_LOGGER = "librdkafka"
 
 
 def client_config(kafka: KafkaSettings) -> dict[str, object]:
@@ -15,6 +23,7 @@ def client_config(kafka: KafkaSettings) -> dict[str, object]:
     config: dict[str, object] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
+        "logger": logging.getLogger(KAFKA_LOGGER),
     }
     if kafka.security_protocol.startswith("SASL"):
         username, password = kafka.sasl_credentials()

@@ -180,6 +180,19 @@ def read_recording(path: Path) -> Iterator[tuple[datetime | None, bytes | str, s
                 yield None, line.rstrip(b"\n"), f"replay line {number} malformed: {exc}"
 
 
+def check_recording(path: Path) -> None:
+    """Raise ``ValueError`` naming the file unless its first record is a replay line: a wrong or
+    corrupt file is refused before any service is touched (later bad lines are dead-lettered)."""
+    try:
+        for _received, _frame, reason in read_recording(path):
+            if reason is not None:
+                raise ValueError(f"replay file {path}: {reason}")
+            return
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"replay file {path} is not zstd-compressed NDJSON ({exc})") from None
+    raise ValueError(f"replay file {path} holds no frames")
+
+
 def paced_delay(
     first_event: datetime, event: datetime, wall_start: float, wall_now: float, speed: float
 ) -> float:

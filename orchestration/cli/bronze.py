@@ -35,6 +35,7 @@ def bronze_command(
     """Consume the trades topic into bronze.trades, exactly once (offsets live in the table)."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
+    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import load_settings
     from processing.bronze.writer import run_writer
 
@@ -47,6 +48,7 @@ def bronze_command(
         timer.daemon = True
         timer.start()
     settings = load_settings()
+    check_broker(settings.kafka)
     if instance_id is not None:
         settings = settings.model_copy(
             update={"bronze": settings.bronze.model_copy(update={"instance_id": instance_id})}

@@ -51,16 +51,21 @@ def ingest(
     metrics: bool,
 ) -> None:
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
-    from confluent_kafka import KafkaException
-
+    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
     from ingestion.runner import Ingestor, RunOptions
+    from ingestion.sources import check_recording
 
     _logging()
     if source == "replay" and replay_file is None:
         raise click.UsageError("--source replay needs --file PATH")
     if rate is not None and rate <= 0:
         raise click.BadParameter("must be > 0", param_hint="--rate")
+    if replay_file is not None:
+        try:
+            check_recording(replay_file)
+        except ValueError as exc:
+            raise click.ClickException(f"{exc}: record one with `lakehouse record --output FILE`") from None
     options = RunOptions(
         source=source,  # type: ignore[arg-type]
         replay_file=replay_file,
@@ -72,10 +77,8 @@ def ingest(
         serve_metrics=metrics,
     )
     settings = get_settings()
-    try:
-        summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
-    except KafkaException as exc:
-        raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from None
+    check_broker(settings.kafka)
+    summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
     click.echo(summary.line())
     if summary.unsent or summary.failed:
         sys.exit(1)
@@ -132,6 +135,7 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
 @click.option("--end", type=UTC_TIME, required=True, help="exclusive")
 def backfill(product: str, start: datetime, end: datetime) -> None:
     """Publish a product's trades in [start, end) from the REST API, with source=backfill."""
+    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
     from ingestion.backfill import backfill_range
 
@@ -141,6 +145,7 @@ def backfill(product: str, start: datetime, end: datetime) -> None:
     if product not in settings.products:
         raise click.BadParameter(f"{product} is not in settings.products {settings.products}")
     window_option_pair(start, end)
+    check_broker(settings.kafka)
     result = backfill_range(settings, product, start, end)
     click.echo(
         f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}"

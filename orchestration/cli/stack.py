@@ -56,10 +56,11 @@ def _print_status() -> bool:
 @click.command("init")
 def init_command() -> None:
     """Create the Kafka topics, namespaces and Iceberg tables that are missing (idempotent)."""
-    from infrastructure.bootstrap import ensure_tables, ensure_topics
+    from infrastructure.bootstrap import check_broker, ensure_tables, ensure_topics
     from infrastructure.catalog import load_catalog
 
     settings = load_settings()
+    check_broker(settings.kafka)
     topics = ensure_topics(settings.kafka)
     tables = ensure_tables(load_catalog(settings))
     click.echo(f"topics created: {', '.join(topics)}" if topics else "topics: nothing to create")
