@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "trigger": "orchestration.cli.airflow:trigger_command",
     "demo": "orchestration.cli.demo:demo_command",
     "dashboard": "orchestration.cli.dashboard:dashboard_command",
+    "logs": "orchestration.cli.logs:logs_command",
 }
 
 

@@ -174,3 +174,37 @@ def test_quality_with_a_reversed_window_pushes_nothing(tmp_path: Path) -> None:
             gateway.accept()
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error: Invalid value for --end: --end "), result.stderr
+
+
+def test_logs_lists_tails_and_refuses_an_unknown_service(tmp_path: Path) -> None:
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "kafka.log").write_text("".join(f"line {i}\n" for i in range(100)))
+    listed = run(["logs"], tmp_path)
+    assert listed.returncode == 0 and listed.stdout.startswith("kafka ") and "kafka.log" in listed.stdout
+    tailed = run(["logs", "kafka", "-n", "3"], tmp_path)
+    assert tailed.returncode == 0 and tailed.stdout == "line 97\nline 98\nline 99\n"
+    unknown = run(["logs", "nope"], tmp_path)
+    assert unknown.returncode == 2 and "no log 'nope' under" in unknown.stderr and "(there are: kafka)" in unknown.stderr
+
+
+def test_logs_follow_prints_what_is_appended(tmp_path: Path) -> None:
+    import selectors
+
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "bronze.log").write_text("old\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env["LAKEHOUSE_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([services.venv_bin("lakehouse"), "logs", "bronze", "-f", "-n", "0"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        with (logs / "bronze.log").open("a") as log:
+            log.write("new line\n")
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout=30), "nothing followed within 30 s"
+        assert proc.stdout.readline() == "new line\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
