@@ -8,10 +8,12 @@ purpose, since silver keeps exactly one row per trade id.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from infrastructure.settings import Settings
+from ingestion.events import Trade
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,15 @@ class BackfillResult:
         return self.unsent == 0 and self.acked == self.published
 
 
-def backfill_range(settings: Settings, product: str, start: datetime, end: datetime) -> BackfillResult:
-    """Publish ``product``'s trades in ``[start, min(end, now))``; block until the producer flushed."""
+def backfill_range(
+    settings: Settings,
+    product: str,
+    start: datetime,
+    end: datetime,
+    on_trade: Callable[[Trade], None] | None = None,
+) -> BackfillResult:
+    """Publish ``product``'s trades in ``[start, min(end, now))``; block until the producer flushed.
+    ``on_trade`` sees each trade as it is published (e.g. to show progress)."""
     import aiohttp
 
     from infrastructure.bootstrap import ensure_topics
@@ -55,6 +64,8 @@ def backfill_range(settings: Settings, product: str, start: datetime, end: datet
 
                 async for trade in rest.between(product, start, end, invalid):
                     pipeline.publish_backfill(trade)
+                    if on_trade is not None:
+                        on_trade(trade)
         finally:
             unsent = producer.flush(60)
         return BackfillResult(product, start, end, pipeline.counts.backfilled, producer.acked, unsent)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,6 +14,13 @@ import click
 from orchestration.cli.params import UTC_TIME, window_option_pair
 
 SOURCES = ("coinbase", "replay", "synthetic", "auto")
+
+
+def progress_bar(**options):
+    """A progress bar on stderr, shown only on a terminal (logs and pipes get the summary line only)."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, disable=None, dynamic_ncols=True, **options)
 
 
 def _logging() -> None:
@@ -54,7 +61,8 @@ def ingest(
     from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
     from ingestion.runner import Ingestor, RunOptions
-    from ingestion.sources import check_recording
+    from ingestion.metrics import IngestMetrics
+    from ingestion.sources import check_recording, count_recording
 
     _logging()
     if source == "replay" and replay_file is None:
@@ -78,10 +86,29 @@ def ingest(
     )
     settings = get_settings()
     check_broker(settings.kafka)
-    summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
+    metrics = IngestMetrics()
+    ingestor = Ingestor(settings, metrics, echo=lambda m: click.echo(m, err=True))
+    if replay_file is None:
+        summary = asyncio.run(ingestor.run(options))
+    else:
+        summary = asyncio.run(_with_progress(ingestor, options, metrics, count_recording(replay_file)))
     click.echo(summary.line())
     if summary.unsent or summary.failed:
         sys.exit(1)
+
+
+async def _with_progress(ingestor, options, metrics, total: int):
+    """Run the replay with a bar of frames handled (parsed or dead-lettered) out of the file's."""
+    from ingestion.runner import TICK_S
+
+    with progress_bar(total=total, unit="frame", desc="replay") as bar:
+        run = asyncio.ensure_future(ingestor.run(options))
+        while not run.done():
+            await asyncio.wait({run}, timeout=TICK_S)
+            dead = metrics.registry.get_sample_value("coinbase_dead_letters_total") or 0
+            handled = sum(metrics.received.values()) + int(dead)
+            bar.update(min(handled, total) - bar.n)
+        return run.result()
 
 
 @click.command("record")
@@ -146,7 +173,16 @@ def backfill(product: str, start: datetime, end: datetime) -> None:
         raise click.BadParameter(f"{product} is not in settings.products {settings.products}")
     window_option_pair(start, end)
     check_broker(settings.kafka)
-    result = backfill_range(settings, product, start, end)
+    # REST pages come newest first: progress is the share of the range covered, from its end back
+    upto = min(end, datetime.now(UTC))
+    span = max((upto - start).total_seconds(), 1e-6)
+    with progress_bar(total=round(span), unit="s", desc=f"backfill {product}") as bar:
+
+        def on_trade(trade) -> None:
+            bar.update(max(0, round((upto - trade.event_time).total_seconds()) - bar.n))
+
+        result = backfill_range(settings, product, start, end, on_trade)
+        bar.update(bar.total - bar.n)
     click.echo(
         f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}"
     )
