@@ -94,6 +94,9 @@ def describe(exc: BaseException, settings: Settings | None) -> str:
             return f"{e} (set it in the environment or .env)"
     text = _text(exc)
     kind = type(exc).__name__
+    if kind in ("NoSuchTableError", "NoSuchNamespaceError"):  # the catalog answered: no such name
+        where = f"catalog at {settings.catalog.uri}: " if settings is not None else ""
+        return f"{where}{first_line(exc)}: check the name (`lakehouse init` creates the pipeline's tables)"
     if settings is not None:
         service = _service_in(text, settings)
         if service is None and kind == "KafkaException":
@@ -108,8 +111,8 @@ def describe(exc: BaseException, settings: Settings | None) -> str:
                     f"key pair, which `lakehouse up` keeps in {settings.data_dir / 'credentials.env'}"
                 )
             return f"{service.name} at {service.where}: {first_line(exc)}"
-    if kind in ("NoSuchTableError", "NoSuchNamespaceError"):
-        return f"{first_line(exc)}: create the tables with `lakehouse init`"
+    if kind == "AirflowApiError":  # its own message already names the URL or the fix
+        return first_line(exc)
     if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
         return f"DuckDB: {first_line(exc)}"
     if isinstance(exc, ValueError) and str(exc).startswith("invalid settings"):

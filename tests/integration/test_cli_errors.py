@@ -211,3 +211,25 @@ def test_logs_follow_prints_what_is_appended(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_airflow_set_up_but_down(tmp_path: Path) -> None:
+    from infrastructure.airflow_stack import ensure_secrets
+
+    ensure_secrets(tmp_path / "data" / "airflow")  # as `lakehouse up --airflow` left it; not running
+    port = services.free_port()
+    result = run(["trigger", "crypto_hourly"], tmp_path, LAKEHOUSE_STACK__AIRFLOW_PORT=str(port))
+    assert_one_line(
+        result, f"error: Airflow at http://127.0.0.1:{port} is not reachable: start it with `lakehouse up --airflow`"
+    )
+
+
+def test_catalog_http_error_names_the_table_and_the_fix(seaweedfs, tmp_path: Path) -> None:
+    result = run(["snapshots", "nosuch.table"], tmp_path, LAKEHOUSE_CATALOG__URI=seaweedfs.catalog_uri,
+                 LAKEHOUSE_S3__ENDPOINT=seaweedfs.s3_endpoint, LAKEHOUSE_S3__ACCESS_KEY=seaweedfs.access_key,
+                 LAKEHOUSE_S3__SECRET_KEY=seaweedfs.secret_key)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert first_line(result).startswith(f"error: catalog at {seaweedfs.catalog_uri}: ") and first_line(
+        result
+    ).endswith(": check the name (`lakehouse init` creates the pipeline's tables)"), result.stderr
+    assert "does not exist" in first_line(result) and "Traceback" not in result.stderr
