@@ -78,7 +78,9 @@ def synthetic_frames(
     rng = random.Random(seed)
     base = first_trade_id(start) - 1
     # per product: [instrument, price in ticks, last trade id]; trade ids are consecutive per product
-    state = {p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, base] for p in products}
+    state = {
+        p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, base] for p in products
+    }
     step = timedelta(seconds=1 / rate_per_s)
     now = start
     sequence = 0

@@ -53,7 +53,11 @@ def services(settings: Settings) -> list[Service]:
         Service("S3", settings.s3.endpoint, UP),
         Service("Kafka", settings.kafka.bootstrap_servers, UP),
         Service("Pushgateway", settings.metrics.pushgateway_url, UP),
-        Service("Airflow", f"http://{host}:{settings.stack.airflow_port}", "start it with `lakehouse up --airflow`"),
+        Service(
+            "Airflow",
+            f"http://{host}:{settings.stack.airflow_port}",
+            "start it with `lakehouse up --airflow`",
+        ),
         Service("Prometheus", f"http://{host}:{settings.stack.prometheus_port}", UP),
     ]
 

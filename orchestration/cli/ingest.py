@@ -60,8 +60,8 @@ def ingest(
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
     from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
-    from ingestion.runner import Ingestor, RunOptions
     from ingestion.metrics import IngestMetrics
+    from ingestion.runner import Ingestor, RunOptions
     from ingestion.sources import check_recording, count_recording
 
     _logging()

@@ -43,7 +43,9 @@ def logs_command(service: str | None, lines: int, follow: bool) -> None:
         return
     if service not in found:
         names = ", ".join(found) or "none yet"
-        raise click.BadParameter(f"no log {service!r} under {folder} (there are: {names})", param_hint="SERVICE")
+        raise click.BadParameter(
+            f"no log {service!r} under {folder} (there are: {names})", param_hint="SERVICE"
+        )
     path = found[service]
     shown, offset = tail(path, lines)
     for line in shown:

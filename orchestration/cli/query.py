@@ -35,7 +35,12 @@ from orchestration.cli.params import UTC_TIME
     help="csv / json: every row, decimals and times as exact text (json: one array of objects).",
 )
 def query_command(
-    sql: str, table: str | None, as_of_snapshot: int | None, as_of: datetime | None, max_rows: int, output: str
+    sql: str,
+    table: str | None,
+    as_of_snapshot: int | None,
+    as_of: datetime | None,
+    max_rows: int,
+    output: str,
 ) -> None:
     """Run SQL against the lakehouse with DuckDB and print the result (a table, CSV or JSON)."""
     from infrastructure.settings import load_settings

@@ -99,7 +99,9 @@ def test_duckdb_error(seaweedfs, tmp_path: Path) -> None:
     result = run(["query", "SELEC 1"], tmp_path, LAKEHOUSE_CATALOG__URI=seaweedfs.catalog_uri,
                  LAKEHOUSE_S3__ENDPOINT=seaweedfs.s3_endpoint, LAKEHOUSE_S3__ACCESS_KEY=seaweedfs.access_key,
                  LAKEHOUSE_S3__SECRET_KEY=seaweedfs.secret_key)  # fmt: skip
-    assert result.returncode == 1 and first_line(result).startswith('error: DuckDB: Parser Error: syntax error at or near "SELEC"'), result.stderr
+    assert result.returncode == 1 and first_line(result).startswith(
+        'error: DuckDB: Parser Error: syntax error at or near "SELEC"'
+    ), result.stderr
 
 
 def test_corrupt_replay_file_is_refused_before_the_broker(tmp_path: Path) -> None:
@@ -173,7 +175,9 @@ def test_quality_with_a_reversed_window_pushes_nothing(tmp_path: Path) -> None:
         with pytest.raises(TimeoutError):
             gateway.accept()
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: Invalid value for --end: --end "), result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: Invalid value for --end: --end "), (
+        result.stderr
+    )
 
 
 def test_logs_lists_tails_and_refuses_an_unknown_service(tmp_path: Path) -> None:
@@ -185,7 +189,11 @@ def test_logs_lists_tails_and_refuses_an_unknown_service(tmp_path: Path) -> None
     tailed = run(["logs", "kafka", "-n", "3"], tmp_path)
     assert tailed.returncode == 0 and tailed.stdout == "line 97\nline 98\nline 99\n"
     unknown = run(["logs", "nope"], tmp_path)
-    assert unknown.returncode == 2 and "no log 'nope' under" in unknown.stderr and "(there are: kafka)" in unknown.stderr
+    assert (
+        unknown.returncode == 2
+        and "no log 'nope' under" in unknown.stderr
+        and "(there are: kafka)" in unknown.stderr
+    )
 
 
 def test_logs_follow_prints_what_is_appended(tmp_path: Path) -> None:
@@ -220,7 +228,8 @@ def test_airflow_set_up_but_down(tmp_path: Path) -> None:
     port = services.free_port()
     result = run(["trigger", "crypto_hourly"], tmp_path, LAKEHOUSE_STACK__AIRFLOW_PORT=str(port))
     assert_one_line(
-        result, f"error: Airflow at http://127.0.0.1:{port} is not reachable: start it with `lakehouse up --airflow`"
+        result,
+        f"error: Airflow at http://127.0.0.1:{port} is not reachable: start it with `lakehouse up --airflow`",
     )
 
 

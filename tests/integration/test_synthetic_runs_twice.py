@@ -15,7 +15,6 @@ import pytest
 from infrastructure import services
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
-from infrastructure.times import Window
 from ingestion.metrics import IngestMetrics
 from ingestion.runner import Ingestor, RunOptions
 from processing.bronze.writer import run_writer
@@ -48,7 +47,9 @@ def private_lake(broker: Broker, tmp_path: Path):
 
 def demo_run(settings) -> dict:
     """One pass of the demo's path; returns what silver and gold then hold for venue synthetic."""
-    options = RunOptions(source="synthetic", speed=0, rate_per_s=2000, max_messages=FRAMES, serve_metrics=False)
+    options = RunOptions(
+        source="synthetic", speed=0, rate_per_s=2000, max_messages=FRAMES, serve_metrics=False
+    )
     summary = asyncio.run(Ingestor(settings, IngestMetrics(), echo=lambda _: None).run(options))
     assert summary.acked == summary.counts.trades > 0 and summary.unsent == 0
     writer = run_writer(settings, stop=threading.Event(), idle_exit_s=3.0, serve_metrics=False)

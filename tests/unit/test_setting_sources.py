@@ -15,7 +15,9 @@ def test_each_value_names_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "data"
     data.mkdir()
-    (data / "credentials.env").write_text(f"{ENV_PREFIX}S3__ACCESS_KEY=stored\n{ENV_PREFIX}S3__SECRET_KEY=hidden\n")
+    (data / "credentials.env").write_text(
+        f"{ENV_PREFIX}S3__ACCESS_KEY=stored\n{ENV_PREFIX}S3__SECRET_KEY=hidden\n"
+    )
     (tmp_path / ".env").write_text(f"{ENV_PREFIX}KAFKA__PARTITIONS=3\n{ENV_PREFIX}S3__SECRET_KEY=dotenv\n")
     monkeypatch.setenv(f"{ENV_PREFIX}DATA_DIR", str(data))
     monkeypatch.setenv(f"{ENV_PREFIX}KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
