@@ -65,14 +65,41 @@ class LazyGroup(click.Group):
 def cli(debug: bool) -> None:
     """lakehouse-crypto: live crypto trades -> Kafka -> Iceberg bronze/silver/gold."""
     from infrastructure.kafka import KAFKA_LOGGER
+    from ingestion.pipeline import EveryInterval
 
-    # librdkafka's lines (routed to this logger by the Kafka seam) repeat every retry; the
-    # commands report an unreachable broker themselves, in one line
-    logging.getLogger(KAFKA_LOGGER).setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    # librdkafka repeats a line per retry while a broker is away. On a terminal its lines are kept
+    # out (the commands check the broker once and say what is wrong in one line); in a log file
+    # (services, the demo's workers) warnings stay, at most one per interval with a count.
+    kafka_log = logging.getLogger(KAFKA_LOGGER)
+    if debug:
+        kafka_log.setLevel(logging.DEBUG)
+    elif sys.stderr.isatty():
+        kafka_log.setLevel(logging.CRITICAL)
+    else:
+        kafka_log.setLevel(logging.WARNING)
+        kafka_log.addFilter(OnePerInterval(EveryInterval(KAFKA_LOG_EVERY_S)))
     _options["debug"] = debug
 
 
-_options = {"debug": False}  # root options main() needs once the command has raised
+_options = {"debug": False}
+KAFKA_LOG_EVERY_S = 30.0
+
+
+class OnePerInterval(logging.Filter):
+    """Passes a record when its gate allows, noting how many were held back since the last one."""
+
+    def __init__(self, gate) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = self.gate.allow()
+        if held is None:
+            return False
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more lines like it not logged)"
+            record.args = None
+        return True  # root options main() needs once the command has raised
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,10 +60,18 @@ def test_catalog_down(args: list[str], tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["init"], ["ingest", "--source", "synthetic", "--no-metrics", "--max-messages", "5"]]
+    "args",
+    [
+        ["init"],
+        ["ingest", "--source", "synthetic", "--no-metrics", "--max-messages", "5"],
+        ["ingest", "--source", "replay", "--file", "REPLAY", "--no-metrics"],
+    ],
 )
 def test_broker_down_fails_fast_without_librdkafka_lines(args: list[str], tmp_path: Path) -> None:
-    result = run(args, tmp_path)
+    replay = tmp_path / "capture.ndjson.zst"
+    replay.write_bytes(zstandard.ZstdCompressor().compress(
+        orjson.dumps({"receive_time": "2024-05-01T12:00:00Z", "frame": "{}"}) + b"\n"))  # fmt: skip
+    result = run([str(replay) if a == "REPLAY" else a for a in args], tmp_path)
     assert_one_line(
         result, f"error: Kafka at {DOWN['kafka']} is not reachable: start the stack with `lakehouse up`"
     )
