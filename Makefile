@@ -74,6 +74,10 @@ logs: ## Follow the logs of one service (make logs s=spark-streaming) or of all
 init: ## Re-run the idempotent bootstrap (topics, namespaces, tables) in a one-shot container
 	$(COMPOSE) run --rm lakehouse-init
 
+.PHONY: producer-start
+producer-start: ## (Re)start the cluster stack's coinbase-producer container (the live Coinbase -> Kafka producer)
+	$(COMPOSE) up -d --force-recreate --no-deps coinbase-producer
+
 .PHONY: spark-streaming
 spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.trades)
 	$(COMPOSE) up -d --build spark-streaming
@@ -113,8 +117,8 @@ clean: ## Stop the embedded stack, remove its data (.lakehouse/) and caches, and
 INGEST_ARGS ?=
 BENCH_INGEST_N ?= 1000000
 
-.PHONY: producer-start
-producer-start: setup ## Run the live Coinbase -> Kafka producer (extra options: INGEST_ARGS="--duration 60")
+.PHONY: embedded-producer
+embedded-producer: setup ## Embedded stack: run the live Coinbase -> Kafka producer here (INGEST_ARGS="--duration 60")
 	$(LAKEHOUSE) ingest --source coinbase $(INGEST_ARGS)
 
 .PHONY: bench-ingest
@@ -148,7 +152,7 @@ CONF ?= {}
 HOUR ?=
 
 .PHONY: airflow-up
-airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:8280; the admin password is printed on first start)
+airflow-up: setup ## Start the embedded stack with Airflow 3 (UI on 127.0.0.1:8081; the admin password is printed on first start)
 	$(LAKEHOUSE) up --airflow
 
 .PHONY: airflow-trigger

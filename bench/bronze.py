@@ -217,10 +217,10 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-bronze-"))
-    settings = supervisor.settings_on_free_ports(workdir / "lake")
     print(f"stack under {workdir} (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
     sampler = RssSampler()
-    settings, _ = supervisor.up(settings)
+    # free ports, picked again if another program takes one first; a failed up stops what it started
+    settings = supervisor.up_on_free_ports(workdir / "lake", print)
     try:
         sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
         sampler.start()

@@ -67,13 +67,14 @@ def ensure_secrets(home: Path) -> tuple[AirflowSecrets, bool]:
 
 
 def stack_start_date(settings: Settings, home: Path) -> datetime:
-    """The first hour of the embedded stack's hourly schedule, persisted in ``<home>/start_date``.
+    """The first hour of the stack's hourly schedule (both stacks), persisted in ``<home>/start_date``.
 
     It is the hour the stack's data dir was first set up (its generated credentials file, else
-    now), so catch-up covers the stack's own history, not months back. An explicitly configured
-    ``LAKEHOUSE_ORCHESTRATION__START_DATE`` wins.
+    now), so catch-up covers the stack's own history, not months back (in compose, unpausing
+    ``crypto_hourly`` would otherwise queue a run per hour since a fixed date). An explicitly
+    configured ``LAKEHOUSE_ORCHESTRATION__START_DATE`` wins: that is how to backfill on purpose.
     """
-    if "start_date" in settings.orchestration.model_fields_set:
+    if settings.orchestration.start_date is not None:
         return settings.orchestration.start_date
     path = home / "start_date"
     if path.is_file():
@@ -83,7 +84,15 @@ def stack_start_date(settings: Settings, home: Path) -> datetime:
     first = min(filter(None, (born, datetime.now(UTC))))
     start = first.replace(minute=0, second=0, microsecond=0)
     home.mkdir(parents=True, exist_ok=True)
-    path.write_text(start.isoformat() + "\n")
+    # compose parses DAGs in several containers at once: the first complete write wins
+    staged = home / f".start_date.{os.getpid()}"
+    staged.write_text(start.isoformat() + "\n")
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        start = datetime.fromisoformat(path.read_text().strip())
+    finally:
+        staged.unlink()
     return start
 
 

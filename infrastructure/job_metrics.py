@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from infrastructure.settings import Settings
 
@@ -67,12 +68,21 @@ def build_registry(
 
 
 def push_job_metrics(settings: Settings, job: str, registry: CollectorRegistry) -> bool:
-    """Push to the configured gateway; False (and a warning) if it cannot be reached."""
+    """Push to the configured gateway (with its basic-auth credentials when set); False (and a
+    warning) if it cannot be reached or refuses them."""
+    m = settings.metrics
+    handler = default_handler
+    if m.pushgateway_password is not None:
+        username, password = m.pushgateway_auth()
+
+        def handler(url, method, timeout, headers, data):
+            return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
     try:
-        pushadd_to_gateway(settings.metrics.pushgateway_url, job=job, registry=registry, timeout=5)
+        pushadd_to_gateway(m.pushgateway_url, job=job, registry=registry, timeout=5, handler=handler)
     except OSError as exc:
         log.warning(
-            "metrics for %s not pushed: Pushgateway %s unreachable (%s)",
+            "metrics for %s not pushed: Pushgateway %s unreachable or refused them (%s)",
             job,
             settings.metrics.pushgateway_url,
             exc,

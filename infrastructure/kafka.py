@@ -11,6 +11,7 @@ an entry point decides what a person sees: the CLI keeps them out of the termina
 
 from __future__ import annotations
 
+import json
 import logging
 
 from infrastructure.settings import KafkaSettings
@@ -65,3 +66,29 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) ->
 
 def admin_config(kafka: KafkaSettings) -> dict[str, object]:
     return client_config(kafka)
+
+
+def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
+    """The same connection for a JVM client (Spark's Kafka source and sink take these as ``kafka.*``
+    options): Java's names for SASL credentials and a PEM CA bundle differ from librdkafka's."""
+    config = {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol}
+    if kafka.security_protocol.startswith("SASL"):
+        username, password = kafka.sasl_credentials()
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if kafka.sasl_mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
+        config["sasl.mechanism"] = kafka.sasl_mechanism
+        # JSON string quoting is the JAAS line's: a quote in a password cannot end the value
+        config["sasl.jaas.config"] = (
+            f"{module} required username={json.dumps(username)} password={json.dumps(password)};"
+        )
+    if kafka.ssl_ca_location is not None:
+        config |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(kafka.ssl_ca_location)}
+    return config
+
+
+def spark_kafka_options(kafka: KafkaSettings) -> dict[str, str]:
+    """``java_client_config`` as options of Spark's Kafka source/sink (each key prefixed ``kafka.``)."""
+    return {f"kafka.{key}": value for key, value in java_client_config(kafka).items()}

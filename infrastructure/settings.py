@@ -45,7 +45,9 @@ class KafkaSettings(_Section):
     max_message_bytes: int = Field(1_000_000, ge=1024)
     # librdkafka retries a send across broker restarts until this expires (its default)
     producer_message_timeout_ms: int = Field(300_000, ge=1)
-    # how clients authenticate (infrastructure/kafka.py builds every client from these)
+    # how clients authenticate (infrastructure/kafka.py builds every client from these): the
+    # compose stack's broker requires SASL/PLAIN; the embedded noida-db accepts any (or no)
+    # credentials, so there loopback-only binding is what protects it
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     sasl_username: str | None = None
@@ -136,15 +138,18 @@ class MaintenanceSettings(_Section):
 class OrchestrationSettings(_Section):
     """Airflow DAG scheduling (both stacks)."""
 
-    start_date: datetime = Field(
-        datetime(2026, 11, 1, tzinfo=UTC),
-        description="first hour of the hourly schedule; catch-up starts here",
+    start_date: datetime | None = Field(
+        None,
+        description="first hour of the hourly schedule, catch-up starts here; "
+        "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
 
     @field_validator("start_date")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -158,7 +163,7 @@ class SilverSettings(_Section):
 
 class TrinoSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = 8082  # the compose stack publishes Trino here; inside compose it is trino:8080
     user: str = "lakehouse"
     catalog: str = "iceberg"
 
@@ -168,9 +173,21 @@ class MetricsSettings(_Section):
     producer_port: int = 9201
     bronze_port: int = 9202
     pushgateway_url: str = "http://127.0.0.1:9091"
+    # the Pushgateway requires basic auth; `lakehouse up` generates the embedded stack's password
+    pushgateway_username: str = "lakehouse"
+    pushgateway_password: SecretStr | None = None
     # `lakehouse dashboard`: the embedded stack's local dashboard page and how often it refreshes
     dashboard_port: int = 8501
     dashboard_refresh_s: float = Field(10.0, gt=0)
+
+    def pushgateway_auth(self) -> tuple[str, str]:
+        """(user, password) for the Pushgateway, or an error naming the variable to set."""
+        if self.pushgateway_password is None:
+            raise MissingSetting(
+                f"{ENV_PREFIX}METRICS__PUSHGATEWAY_PASSWORD",
+                "the Pushgateway requires credentials; `lakehouse up` generates them for the embedded stack",
+            )
+        return self.pushgateway_username, self.pushgateway_password.get_secret_value()
 
 
 class StackSettings(_Section):
@@ -184,7 +201,7 @@ class StackSettings(_Section):
     seaweed_admin_port: int = 23646
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
-    airflow_port: int = 8280
+    airflow_port: int = 8081
     start_timeout_s: float = Field(60.0, gt=0)
 
 

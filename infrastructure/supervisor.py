@@ -4,8 +4,10 @@ Every service is a ``StackService`` (a ``ServiceSpec`` plus the URL a user point
 by one builder function in ``SERVICE_BUILDERS``; a later stage adds services (Airflow's components,
 a Pushgateway) by appending builders, nothing else changes. Layout under ``settings.data_dir``::
 
-    credentials.env        generated S3 key pair (0600), read by load_settings
-    config/                generated service configs (S3 identities, prometheus.yml)
+    credentials.env        generated S3 key pair and Pushgateway password (0600), read by load_settings
+    config/                generated service configs (S3 identities, prometheus.yml, the
+                           Pushgateway's web config and password file), 0600
+    seaweedfs/security.toml  SeaweedFS's JWT keys and gRPC mutual TLS (certificates in seaweedfs/tls/)
     run/<service>.pid      pid of each process `up` started (what `down` stops)
     logs/<service>.log     each service's output
     <service>/             each service's data (kept by `down`, removed by `make clean`)
@@ -13,7 +15,6 @@ a Pushgateway) by appending builders, nothing else changes. Layout under ``setti
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import string
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 import psutil
 from pydantic import SecretStr
 
-from infrastructure import services
+from infrastructure import pushgateway, services
 from infrastructure.services import SeaweedPorts, ServiceSpec, ServiceStartError
 from infrastructure.settings import CREDENTIALS_FILE, Settings, read_env_file
 
@@ -68,6 +69,14 @@ class StackPaths:
     @property
     def s3_identities(self) -> Path:
         return self.config / "s3-identities.json"
+
+    @property
+    def pushgateway_web_config(self) -> Path:
+        return self.config / "pushgateway-web.yml"
+
+    @property
+    def pushgateway_password(self) -> Path:
+        return self.config / "pushgateway.password"
 
     def pid_file(self, name: str) -> Path:
         return self.run / f"{name}.pid"
@@ -139,15 +148,17 @@ def pushgateway_service(settings: Settings, paths: StackPaths) -> StackService |
     host, port = settings.stack.host, services.url_port(settings.metrics.pushgateway_url)
     url = f"http://{host}:{port}"
     folder = paths.root / "pushgateway"
+    auth = settings.metrics.pushgateway_auth()
     spec = ServiceSpec(
         name="pushgateway",
-        argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}"),
+        argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}",
+              f"--web.config.file={paths.pushgateway_web_config}"),
         log_file=paths.logs / "pushgateway.log",
         cwd=folder,
         host=host,
         ready_ports=(port,),
-        ready_probe=lambda: services.http_ok(f"{url}/-/ready"),
-    )
+        ready_probe=lambda: services.http_ok(f"{url}/-/ready", auth),
+    )  # fmt: skip
     return StackService(spec, url)
 
 
@@ -169,15 +180,28 @@ def airflow_services(settings: Settings, log: Callable[[str], None] = lambda _: 
     return [StackService(spec, url) for spec in airflow_stack.airflow_specs(settings, env)]
 
 
-def prometheus_config(settings: Settings, template: str) -> str:
-    """The embedded Prometheus config: the template with this stack's metrics endpoints filled in."""
+def prometheus_config(settings: Settings, template: str, password_file: Path) -> str:
+    """The embedded Prometheus config: the template with this stack's metrics endpoints filled in
+    (the Pushgateway scraped with its basic-auth user, the password read from ``password_file``)."""
     m = settings.metrics
     return string.Template(template).substitute(
         producer_target=f"{m.host}:{m.producer_port}",
         bronze_target=f"{m.host}:{m.bronze_port}",
         pushgateway_target=urlsplit(m.pushgateway_url).netloc,
+        pushgateway_username=m.pushgateway_username,
+        pushgateway_password_file=password_file,
         rules_dir=RULES_DIR,
     )
+
+
+def write_monitoring_configs(settings: Settings, paths: StackPaths) -> None:
+    """Prometheus's config and the Pushgateway's web config and password file (all 0600)."""
+    pushgateway.write_auth_files(settings.metrics, paths.pushgateway_web_config, paths.pushgateway_password)
+    if PROMETHEUS_TEMPLATE.is_file():
+        services.write_private(
+            paths.config / "prometheus.yml",
+            prometheus_config(settings, PROMETHEUS_TEMPLATE.read_text(), paths.pushgateway_password),
+        )
 
 
 def stack_services(settings: Settings, airflow: bool | None = None) -> list[StackService]:
@@ -224,36 +248,49 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
 # ---------------------------------------------------------------- credentials
 
 
-def stored_credentials(settings: Settings) -> Settings:
-    """Settings with the S3 key pair that is configured, else the one in ``<data_dir>/credentials.env``,
-    else as they were: read-only, for commands that must not change anything (``status``, ``down``)."""
-    if settings.s3.access_key is not None and settings.s3.secret_key is not None:
-        return settings
-    stored = read_env_file(StackPaths(settings.data_dir).credentials)
-    key, secret = stored.get("LAKEHOUSE_S3__ACCESS_KEY"), stored.get("LAKEHOUSE_S3__SECRET_KEY")
-    if not (key and secret):
-        return settings
-    s3 = settings.s3.model_copy(update={"access_key": SecretStr(key), "secret_key": SecretStr(secret)})
-    return settings.model_copy(update={"s3": s3})
+# the generated secrets: (section, field, variable in credentials.env, how to make a new one)
+GENERATED: tuple[tuple[str, str, str, Callable[[], str]], ...] = (
+    ("s3", "access_key", "LAKEHOUSE_S3__ACCESS_KEY", lambda: f"lakehouse{secrets.token_hex(6)}"),
+    ("s3", "secret_key", "LAKEHOUSE_S3__SECRET_KEY", lambda: secrets.token_urlsafe(30)),
+    ("metrics", "pushgateway_password", "LAKEHOUSE_METRICS__PUSHGATEWAY_PASSWORD",
+     lambda: secrets.token_urlsafe(24)),
+)  # fmt: skip
 
 
 def ensure_credentials(settings: Settings) -> Settings:
-    """Settings with an S3 key pair: the configured one, else the generated file's, else a new one
-    written to ``<data_dir>/credentials.env`` (0600). Only ``up`` creates it."""
-    settings = stored_credentials(settings)
-    if settings.s3.access_key is not None and settings.s3.secret_key is not None:
-        return settings
+    """Settings with every generated secret (S3 key pair, Pushgateway password): the configured one,
+    else the generated file's, else a new one added to ``<data_dir>/credentials.env`` (0600).
+    Only ``up`` (and what starts the stack) creates the file."""
+    return _with_credentials(settings, generate=True)
+
+
+def stored_credentials(settings: Settings) -> Settings:
+    """Like :func:`ensure_credentials` but read-only: a secret neither configured nor in the file
+    stays unset. For commands that must not change anything (``status``, ``down``)."""
+    return _with_credentials(settings, generate=False)
+
+
+def _with_credentials(settings: Settings, generate: bool) -> Settings:
     path = StackPaths(settings.data_dir).credentials
-    key, secret = f"lakehouse{secrets.token_hex(6)}", secrets.token_urlsafe(30)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(
-            "# generated by `lakehouse up`: the embedded stack's S3 (and catalog) credentials\n"
-            f"LAKEHOUSE_S3__ACCESS_KEY={key}\nLAKEHOUSE_S3__SECRET_KEY={secret}\n"
+    stored = read_env_file(path)
+    sections: dict[str, dict[str, SecretStr]] = {}
+    added = False
+    for section, name, variable, make in GENERATED:
+        if getattr(getattr(settings, section), name) is not None:
+            continue
+        if not stored.get(variable):
+            if not generate:
+                continue
+            stored[variable], added = make(), True
+        sections.setdefault(section, {})[name] = SecretStr(stored[variable])
+    if added:
+        services.write_private(
+            path,
+            "# generated by `lakehouse up`: the embedded stack's credentials (S3 and catalog, Pushgateway)\n"
+            + "".join(f"{variable}={value}\n" for variable, value in stored.items()),
         )
-    s3 = settings.s3.model_copy(update={"access_key": SecretStr(key), "secret_key": SecretStr(secret)})
-    return settings.model_copy(update={"s3": s3})
+    updates = {section: getattr(settings, section).model_copy(update=v) for section, v in sections.items()}
+    return settings.model_copy(update=updates) if updates else settings
 
 
 # ---------------------------------------------------------------- up / down / status
@@ -296,11 +333,10 @@ def _ready_now(spec: ServiceSpec) -> bool:
 def _prepare(settings: Settings, paths: StackPaths) -> None:
     for folder in (paths.config, paths.run, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
+    paths.config.chmod(0o700)
     services.write_s3_identities(paths.s3_identities, *settings.s3.credentials())
-    if PROMETHEUS_TEMPLATE.is_file():
-        (paths.config / "prometheus.yml").write_text(
-            prometheus_config(settings, PROMETHEUS_TEMPLATE.read_text())
-        )
+    services.write_seaweed_security(paths.root / "seaweedfs")
+    write_monitoring_configs(settings, paths)
 
 
 def up(
@@ -310,27 +346,62 @@ def up(
 
     A service already running (live pid + ready) is left alone, so a second ``up`` does nothing.
     With ``airflow``, Airflow's components follow, after one ``db migrate`` if any must start.
-    Raises ``ServiceStartError`` naming the service that did not come up, with its log tail.
+    Raises ``ServiceStartError`` naming the service that did not come up, with its log tail, after
+    stopping what this call had started (what was already running stays): a failed ``up`` leaves
+    the machine as it found it.
     """
     settings = ensure_credentials(settings)
     paths = StackPaths(settings.data_dir)
     _prepare(settings, paths)
-    started = _start(settings, paths, stack_services(settings, airflow=False), log)
-    if airflow:
-        from infrastructure import airflow_stack
+    started: list[StackService] = []
+    try:
+        _start(settings, paths, stack_services(settings, airflow=False), log, started)
+        if airflow:
+            from infrastructure import airflow_stack
 
-        group = airflow_services(settings, log)
-        if any(_pid_of(s, paths) is None for s in group):
-            log("airflow: migrating the metadata DB and serializing the DAGs")
-            airflow_stack.migrate(group[0].spec.env or {})
-        started += _start(settings, paths, group, log)
-    return settings, started
+            group = airflow_services(settings, log)
+            if any(_pid_of(s, paths) is None for s in group):
+                log("airflow: migrating the metadata DB and serializing the DAGs")
+                airflow_stack.migrate(group[0].spec.env or {})
+            _start(settings, paths, group, log, started)
+    except BaseException:
+        for service in reversed(started):
+            pid = _pid_of(service, paths)
+            if pid is not None:
+                services.stop(pid)
+                log(f"{service.name}: stopped (up failed)")
+            paths.pid_file(service.name).unlink(missing_ok=True)
+        raise
+    return settings, [s.name for s in started]
+
+
+def up_on_free_ports(
+    data_dir: Path,
+    log: Callable[[str], None] = lambda _: None,
+    airflow: bool = False,
+    attempts: int = 3,
+    **overrides: object,
+) -> Settings:
+    """A whole stack beside any other (tests, benchmarks): ``up`` on free-picked ports, again on new
+    ports when another program took one between the pick and the bind. Returns its settings."""
+    for attempt in range(1, attempts + 1):
+        settings = settings_on_free_ports(data_dir, **overrides)
+        try:
+            return up(settings, log, airflow=airflow)[0]
+        except ServiceStartError as exc:
+            if not exc.port_in_use or attempt == attempts:
+                raise
+            log(f"{exc.service}: a picked port was taken meanwhile; again on new ports")
+    raise AssertionError("unreachable")
 
 
 def _start(
-    settings: Settings, paths: StackPaths, todo: list[StackService], log: Callable[[str], None]
-) -> list[str]:
-    started = []
+    settings: Settings,
+    paths: StackPaths,
+    todo: list[StackService],
+    log: Callable[[str], None],
+    started: list[StackService],
+) -> None:
     for service in todo:
         spec, pid = service.spec, _pid_of(service, paths)
         if pid is not None:
@@ -354,9 +425,8 @@ def _start(
             services.stop(proc.pid)
             paths.pid_file(service.name).unlink(missing_ok=True)
             raise
-        started.append(service.name)
+        started.append(service)
         log(f"{service.name}: ready at {service.url}")
-    return started
 
 
 def down(settings: Settings, log: Callable[[str], None] = lambda _: None) -> list[str]:

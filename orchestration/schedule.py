@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from infrastructure.airflow_stack import airflow_home, stack_start_date
 from infrastructure.settings import get_settings
 
-# When the hourly schedule begins; catch-up processes every hour from here. The embedded stack sets
-# it to the hour the stack was first started, the compose stack from .env.
-START_DATE = get_settings().orchestration.start_date
+# When the hourly schedule begins; catch-up processes every hour from here: the hour the stack was
+# first started (both stacks), unless LAKEHOUSE_ORCHESTRATION__START_DATE says otherwise.
+START_DATE = stack_start_date(get_settings(), airflow_home(get_settings()))
 
 DEFAULT_ARGS = {
     "owner": "lakehouse",

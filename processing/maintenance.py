@@ -276,9 +276,12 @@ def maintenance_job(settings: Settings, identifier: str) -> dict:
     from processing.bronze.progress import offsets_properties
 
     table = load_catalog(settings).load_table(identifier)
-    run = lambda: run_maintenance(
-        table, settings.s3, settings.maintenance, snapshot_properties=offsets_properties
-    )  # noqa: E731
+
+    def run() -> dict:
+        return run_maintenance(
+            table, settings.s3, settings.maintenance, snapshot_properties=offsets_properties
+        )
+
     return run_and_push(settings, job_name(identifier), run, maintenance_figures)
 
 

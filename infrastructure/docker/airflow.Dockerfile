@@ -11,10 +11,13 @@ ARG KAFKA_CLIENTS_VERSION
 ARG COMMONS_POOL2_VERSION
 
 USER root
+# spark-submit of Spark 4 needs a JDK, not a JRE (it calls jmap; SPARK-49117, SPARK-47635)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless \
  && rm -rf /var/lib/apt/lists/*
 COPY --chown=airflow:root . /opt/lakehouse
+# LAKEHOUSE_DATA_DIR (compose mounts the airflow-data volume here; a new volume takes this owner)
+RUN mkdir -p /data && chown airflow:root /data
 
 USER airflow
 # apache-airflow pinned to the image's own version so installing the project cannot upgrade it;

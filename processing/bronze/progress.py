@@ -14,11 +14,19 @@ from confluent_kafka import Consumer, TopicPartition
 from pyiceberg.table import Table
 
 from infrastructure.kafka import consumer_config
-from infrastructure.settings import KafkaSettings
+from infrastructure.settings import KafkaSettings, Settings
 from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets
 from processing.bronze.writer import table_offsets
 
 POLL_S = 2.0
+
+
+def bronze_offsets(settings: Settings) -> Offsets:
+    """The offsets ``bronze.trades`` records now: what both writers resume from and everyone waits on."""
+    from infrastructure.catalog import load_catalog
+    from infrastructure.tables import BRONZE_TRADES
+
+    return table_offsets(load_catalog(settings).load_table(BRONZE_TRADES.identifier))
 
 
 def offsets_properties(table: Table) -> dict[str, str]:

@@ -23,9 +23,14 @@ Guarantees:
   ``source_topic``, ``source_partition``, ``source_offset``. The DLQ is written before the batch is
   committed to bronze, so a crash in between re-sends the batch's dead letters (at least once; the
   source headers identify duplicates).
-- Each micro-batch is appended once: the append carries the query name and batch id in its snapshot
-  summary, and a replayed batch whose id is already committed is skipped, so re-delivery never
-  adds a second row for a (topic, partition, offset).
+- Exactly once on content, with the embedded writer's progress contract: each append records the
+  next Kafka offset per partition in its snapshot summary (``lakehouse.kafka.next-offsets``, read by
+  ``processing.bronze.progress`` for both stacks), and a batch keeps only the records at or past
+  the offsets the table's current snapshot records (:func:`unwritten`). A replayed micro-batch
+  therefore adds nothing, even after compaction or any other commit in between (maintenance
+  carries the offsets into its snapshots) and on a catalog that serves only the current snapshot
+  (Nessie), so re-delivery never adds a second row for a (topic, partition, offset). The Spark
+  checkpoint is no longer what exactly-once depends on.
 """
 
 from __future__ import annotations
@@ -37,22 +42,21 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from infrastructure.kafka import spark_kafka_options
 from infrastructure.settings import Settings, get_settings
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
+from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets, merge_offsets
 from processing.spark_session import build_session, spark_schema
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
     from processing.bronze.metrics import BronzeMetrics
 
 QUERY_NAME = "bronze_stream"
 ERROR_COLUMN = "dlq_reason"
-# snapshot-summary keys that make a micro-batch's append idempotent
-SUMMARY_QUERY = "lakehouse.spark-stream"
-SUMMARY_BATCH = "lakehouse.spark-batch-id"
 KAFKA_LINEAGE = {
     "kafka_topic": "topic",
     "kafka_partition": "partition",
@@ -192,45 +196,67 @@ def partition_lag(end_offset: str | None, latest_offset: str | None, topic: str)
     return {int(p): max(0, int(latest[p]) - int(ends.get(p, 0))) for p in latest}
 
 
-def batch_committed(spark: SparkSession, table: str, query: str, batch_id: int) -> bool:
-    """True if an earlier attempt of this micro-batch already appended to ``table``."""
-    found = spark.sql(
-        f"SELECT 1 FROM {table}.snapshots "
-        f"WHERE summary['{SUMMARY_QUERY}'] = :query AND summary['{SUMMARY_BATCH}'] = :batch LIMIT 1",
-        args={"query": query, "batch": str(batch_id)},
-    )
-    return not found.isEmpty()
+def unwritten(parsed: DataFrame, recorded: Offsets) -> DataFrame:
+    """The records of a batch that bronze does not hold yet: those at or past the next offset the
+    table records for their (topic, partition). A replay of a committed batch filters to nothing."""
+    from pyspark.sql import functions as F
+
+    written = [
+        (F.col("kafka_topic") == topic)
+        & (F.col("kafka_partition") == partition)
+        & (F.col("kafka_offset") < offset)
+        for (topic, partition), offset in sorted(recorded.items())
+    ]
+    if not written:
+        return parsed
+    covered = written[0]
+    for condition in written[1:]:
+        covered = covered | condition
+    return parsed.where(~covered)
+
+
+def next_offsets(parsed: DataFrame) -> Offsets:
+    """The next offset to read per (topic, partition) after this batch: its highest offset + 1."""
+    from pyspark.sql import functions as F
+
+    rows = parsed.groupBy("kafka_topic", "kafka_partition").agg(F.max("kafka_offset").alias("last")).collect()
+    return {(r["kafka_topic"], int(r["kafka_partition"])): int(r["last"]) + 1 for r in rows}
 
 
 def write_batch(
     batch: DataFrame, batch_id: int, settings: Settings, table: str, metrics: BronzeMetrics | None = None
 ) -> None:
-    """Dead letters to Kafka first, then one idempotent append of the valid trades to bronze."""
-    parsed = parse_kafka_records(batch).persist()
+    """Dead letters to Kafka first, then one append of the trades bronze does not hold yet, recording
+    the offsets it covers in the snapshot summary (the same contract as the embedded writer)."""
+    from processing.bronze.progress import bronze_offsets
+
+    recorded = bronze_offsets(settings)
+    parsed = unwritten(parse_kafka_records(batch), recorded).persist()
     started = time.monotonic()
     try:
+        if parsed.isEmpty():  # a replay of what an earlier attempt committed
+            return
         rejected = dead_letters(parsed, settings.kafka.dlq_topic)
         if not rejected.isEmpty():
             (
                 rejected.write.format("kafka")
-                .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+                .options(**spark_kafka_options(settings.kafka))
                 .option("kafka.enable.idempotence", "true")
                 .save()
             )
-        if not batch_committed(batch.sparkSession, table, QUERY_NAME, batch_id):
-            (
-                bronze_rows(parsed)
-                .writeTo(table)
-                .option("fanout-enabled", "true")  # no sort needed before a partitioned write
-                # the parsed columns are nullable in Spark's eyes but never null for a valid trade
-                # (Trade.from_wire); Spark's by-name output resolution asserts it row by row
-                .option("check-nullability", "false")
-                .option(f"snapshot-property.{SUMMARY_QUERY}", QUERY_NAME)
-                .option(f"snapshot-property.{SUMMARY_BATCH}", str(batch_id))
-                .append()
-            )
-            if metrics is not None:
-                record_batch(metrics, parsed, time.monotonic() - started)
+        offsets = merge_offsets(recorded, next_offsets(parsed))
+        (
+            bronze_rows(parsed)
+            .writeTo(table)
+            .option("fanout-enabled", "true")  # no sort needed before a partitioned write
+            # the parsed columns are nullable in Spark's eyes but never null for a valid trade
+            # (Trade.from_wire); Spark's by-name output resolution asserts it row by row
+            .option("check-nullability", "false")
+            .option(f"snapshot-property.{OFFSETS_PROPERTY}", encode_offsets(offsets))
+            .append()
+        )
+        if metrics is not None:
+            record_batch(metrics, parsed, time.monotonic() - started)
     finally:
         parsed.unpersist()
 
@@ -279,7 +305,7 @@ def main(settings: Settings | None = None) -> None:
     spark.streams.addListener(lag_listener(metrics, settings.kafka.trades_topic))
     records = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .options(**spark_kafka_options(settings.kafka))
         .option("subscribe", settings.kafka.trades_topic)
         .option("startingOffsets", "earliest")
         # offsets lost to retention must stop the job loudly, never be skipped silently

@@ -37,9 +37,8 @@ def scraped(settings, expr: str, jobs: set[str] | None = None) -> list[dict]:
 
 
 def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
-    plain = supervisor.settings_on_free_ports(tmp_path / "lake", bronze={"flush_seconds": 1.0})
+    settings = supervisor.up_on_free_ports(tmp_path / "lake", bronze={"flush_seconds": 1.0})
     try:
-        settings, _ = supervisor.up(plain)
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         env.update(to_environment(settings))
         # as for a user: no start date configured, so the stack's own first hour is used
@@ -126,5 +125,5 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         assert found is not None and found[1] == "manual", trigger.stdout
         assert datetime.fromisoformat(found[0]).replace(tzinfo=UTC) == hour
     finally:
-        supervisor.down(plain)
-    assert {s.state for s in supervisor.status(plain)} == {"down"}
+        supervisor.down(settings)
+    assert {s.state for s in supervisor.status(settings)} == {"down"}

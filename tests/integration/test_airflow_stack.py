@@ -10,6 +10,7 @@ import pytest
 
 from infrastructure import airflow_stack, services
 from infrastructure.settings import Settings
+from tests.fixtures.services import listeners_of
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def running_airflow(tmp_path_factory):
     try:
         for spec, proc in started:
             services.wait_ready(spec, proc, timeout_s=180)
-        yield settings, keys
+        yield settings, keys, [proc.pid for _, proc in started]
     finally:
         for _, proc in started:
             services.stop(proc.pid)
@@ -43,7 +44,7 @@ def _token(settings: Settings, username: str, password: str) -> str:
 
 
 def test_every_component_reports_healthy(running_airflow) -> None:
-    settings, _ = running_airflow
+    settings, _, _ = running_airflow
     health = airflow_stack.health(settings)
     assert {k: v["status"] for k, v in health.items()} == {
         "metadatabase": "healthy",
@@ -54,7 +55,7 @@ def test_every_component_reports_healthy(running_airflow) -> None:
 
 
 def test_generated_password_works_and_default_is_refused(running_airflow) -> None:
-    settings, keys = running_airflow
+    settings, keys, _ = running_airflow
     token = _token(settings, "admin", keys.admin_password)
     request = urllib.request.Request(
         f"http://{settings.stack.host}:{settings.stack.airflow_port}/api/v2/dags",
@@ -66,3 +67,11 @@ def test_generated_password_works_and_default_is_refused(running_airflow) -> Non
     with pytest.raises(urllib.error.HTTPError) as refused:
         _token(settings, "admin", "admin")
     assert refused.value.code in (401, 403)
+
+
+def test_the_components_listen_only_on_the_api_port(running_airflow) -> None:
+    """No log server, health server or worker socket: the scheduler and triggerer skip their log
+    servers, the dag-processor has none, and the api-server binds the configured host and port."""
+    settings, _, pids = running_airflow
+    listening = set().union(*(listeners_of(pid) for pid in pids))
+    assert listening == {(settings.stack.host, settings.stack.airflow_port)}

@@ -55,11 +55,14 @@ def test_every_rule_has_a_firing_and_a_quiet_case() -> None:
 
 def test_embedded_config_loads_the_rules_and_scrapes_the_pushgateway(promtool: str, tmp_path: Path) -> None:
     settings = Settings(_env_file=None, metrics={"pushgateway_url": "http://127.0.0.1:29091"})
-    rendered = prometheus_config(settings, PROMETHEUS_TEMPLATE.read_text())
+    password_file = tmp_path / "pushgateway.password"
+    password_file.write_text("secret")
+    rendered = prometheus_config(settings, PROMETHEUS_TEMPLATE.read_text(), password_file)
     config = yaml.safe_load(rendered)
     gateway = next(job for job in config["scrape_configs"] if job["job_name"] == "pushgateway")
     assert gateway["honor_labels"] is True
     assert gateway["static_configs"][0]["targets"] == ["127.0.0.1:29091"]
+    assert gateway["basic_auth"] == {"username": "lakehouse", "password_file": str(password_file)}
     path = tmp_path / "prometheus.yml"
     path.write_text(rendered)
     run = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)

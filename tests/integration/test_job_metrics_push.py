@@ -11,7 +11,7 @@ import pytest
 
 from infrastructure import services, supervisor
 from infrastructure.job_metrics import build_registry, push_job_metrics, run_and_push
-from tests.fixtures.monitoring import gateway_samples
+from tests.fixtures.monitoring import gateway_samples, monitoring_settings
 
 JOB = "obs_test_job"  # a job of its own: the session's Prometheus also serves the dashboard tests
 WINDOW_END = datetime(2026, 11, 22, 5, tzinfo=UTC)
@@ -19,10 +19,9 @@ WINDOW_END = datetime(2026, 11, 22, 5, tzinfo=UTC)
 
 def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_prometheus) -> None:
     settings = observed_prometheus.settings
-    url = settings.metrics.pushgateway_url
     good = SimpleNamespace(success=True, rows=7)
     assert run_and_push(settings, JOB, lambda: good, lambda r: {"out": r.rows}, WINDOW_END) is good
-    after_good = gateway_samples(url, JOB)
+    after_good = gateway_samples(settings, JOB)
     assert after_good[("lakehouse_job_last_success", "")] == 1
     assert after_good[("lakehouse_job_rows", "out")] == 7
     assert after_good[("lakehouse_job_window_end_timestamp_seconds", "")] == WINDOW_END.timestamp()
@@ -33,7 +32,7 @@ def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_
     later = datetime(2026, 11, 22, 6, tzinfo=UTC)
     with pytest.raises(RuntimeError, match="catalog unreachable"):
         run_and_push(settings, JOB, broken, window_end=later)
-    after_failure = gateway_samples(url, JOB)
+    after_failure = gateway_samples(settings, JOB)
     assert after_failure[("lakehouse_job_last_success", "")] == 0
     assert (
         after_failure[("lakehouse_job_last_run_timestamp_seconds", "")]
@@ -47,7 +46,7 @@ def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_
     # a result that reports failure (gold's dbt build) is a failed run too, without raising
     run_and_push(settings, JOB, lambda: SimpleNamespace(success=False), window_end=later)
     assert (
-        gateway_samples(url, JOB)[("lakehouse_job_window_end_timestamp_seconds", "")]
+        gateway_samples(settings, JOB)[("lakehouse_job_window_end_timestamp_seconds", "")]
         == WINDOW_END.timestamp()
     )
 
@@ -56,8 +55,8 @@ def test_a_failed_run_keeps_the_last_good_runs_success_time_and_window(observed_
 
 
 def test_the_embedded_pushgateway_keeps_pushed_runs_across_a_restart(tmp_path) -> None:
-    settings = supervisor.settings_on_free_ports(tmp_path)
-    gateway = supervisor.pushgateway_service(settings, supervisor.StackPaths(tmp_path))
+    settings, paths = monitoring_settings(tmp_path)
+    gateway = supervisor.pushgateway_service(settings, paths)
     assert gateway, "prometheus-pushgateway missing: run make setup"
     proc = services.start(gateway.spec)
     try:
@@ -69,7 +68,7 @@ def test_the_embedded_pushgateway_keeps_pushed_runs_across_a_restart(tmp_path) -
     proc = services.start(gateway.spec)
     try:
         services.wait_ready(gateway.spec, proc, 30)
-        samples = gateway_samples(gateway.url, "gold")
+        samples = gateway_samples(settings, "gold")
     finally:
         services.stop(proc.pid)
     assert samples[("lakehouse_job_last_success", "")] == 1

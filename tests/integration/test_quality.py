@@ -17,7 +17,7 @@ from infrastructure.services import free_port
 from orchestration.cli import cli
 from quality.checks import run_quality
 from tests.fixtures.gold import DAY_START, SPAN, RawTrade, append_bronze
-from tests.fixtures.monitoring import gateway_samples
+from tests.fixtures.monitoring import gateway_samples, monitoring_settings
 from tests.fixtures.services import cli_environment
 
 
@@ -67,8 +67,8 @@ def test_a_bronze_row_that_never_reached_silver_fails_reconciliation(gold_lakeho
 def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
     gold_lakehouse, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = supervisor.settings_on_free_ports(tmp_path / "stack")
-    gateway = supervisor.pushgateway_service(stack, supervisor.StackPaths(tmp_path / "stack"))
+    stack, paths = monitoring_settings(tmp_path / "stack")
+    gateway = supervisor.pushgateway_service(stack, paths)
     assert gateway, "prometheus-pushgateway missing: run make setup"
     settings = gold_lakehouse.settings.model_copy(update={"metrics": stack.metrics})
     window_start = DAY_START + timedelta(days=40)  # a window of its own, as above
@@ -84,12 +84,12 @@ def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
                 cli, ["quality", "--start", DAY_START.isoformat(), "--end", good_end.isoformat()]
             )
             assert good.exit_code == 0, good.output
-            after_good = gateway_samples(gateway.url, "quality")
+            after_good = gateway_samples(settings, "quality")
             bad_end = window_start + timedelta(hours=1)
             bad = CliRunner().invoke(
                 cli, ["quality", "--start", window_start.isoformat(), "--end", bad_end.isoformat()]
             )
-            after_bad = gateway_samples(gateway.url, "quality")
+            after_bad = gateway_samples(settings, "quality")
     finally:
         services.stop(proc.pid)
     assert after_good[("lakehouse_job_last_success", "")] == 1

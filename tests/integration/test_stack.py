@@ -109,7 +109,9 @@ def test_a_port_in_use_names_the_service(tmp_path: Path) -> None:
 
 def test_prometheus_config_fills_in_the_metrics_endpoints(tmp_path: Path) -> None:
     settings = supervisor.settings_on_free_ports(tmp_path)
-    text = supervisor.prometheus_config(settings, supervisor.PROMETHEUS_TEMPLATE.read_text())
+    text = supervisor.prometheus_config(
+        settings, supervisor.PROMETHEUS_TEMPLATE.read_text(), tmp_path / "pushgateway.password"
+    )
     assert f"127.0.0.1:{settings.metrics.bronze_port}" in text
     assert f"127.0.0.1:{settings.metrics.producer_port}" in text
     assert "$" not in text

@@ -132,9 +132,24 @@ def test_grafana_datasources_point_at_the_stack(compose_stack: ComposeStack) -> 
     sources = {d["name"]: d for d in yaml.safe_load(GRAFANA_DATASOURCES.read_text())["datasources"]}
     assert sources["Prometheus"]["url"] == "http://prometheus:9090"
     assert sources["Trino"]["url"] == "http://trino:8080"
-    plugins = environment_of(compose_stack.services["grafana"])["GF_PLUGINS_PREINSTALL"]
-    assert sources["Trino"]["type"] in {p.split("@")[0] for p in plugins.split(",")}
-    assert re.search(r"@\d+\.\d+\.\d+", plugins), "the plugin version is pinned"
+    # the plugin reads the Trino user from basic auth; a jsonData.user is ignored (queries ran as grafana)
+    trino = sources["Trino"]
+    assert trino["basicAuth"] is True and trino["basicAuthUser"] == "${TRINO_USER}"
+    assert "user" not in trino.get("jsonData", {})
+    assert environment_of(compose_stack.services["grafana"])["TRINO_USER"]
+
+
+def test_grafana_bakes_a_pinned_trino_plugin_in_at_build_time(compose_stack: ComposeStack) -> None:
+    grafana = compose_stack.services["grafana"]
+    # installing at start (GF_PLUGINS_PREINSTALL) fails silently offline: it must be in the image
+    assert "GF_PLUGINS_PREINSTALL" not in environment_of(grafana)
+    args = grafana["build"]["args"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", args["TRINO_PLUGIN_VERSION"])
+    major, minor = (int(x) for x in args["GRAFANA_VERSION"].split(".")[:2])
+    assert (major, minor) >= (10, 4), "trino-datasource 1.1 needs Grafana 10.4 or later"
+    dockerfile = (ROOT / grafana["build"]["context"] / "Dockerfile").read_text()
+    assert "plugins install trino-datasource" in dockerfile and "plugin.json" in dockerfile
+    assert "trino-datasource" in " ".join(grafana["healthcheck"]["test"])
 
 
 def test_prometheus_scrapes_services_that_exist(compose_stack: ComposeStack) -> None:
@@ -155,7 +170,7 @@ def test_pyiceberg_client_sends_no_credential_when_auth_is_none(monkeypatch) -> 
     from infrastructure import catalog
 
     seen: list[dict] = []
-    monkeypatch.setattr(catalog, "RestCatalog", lambda name, **props: seen.append(props))
+    monkeypatch.setattr(catalog, "LakehouseCatalog", lambda name, **props: seen.append(props))
     keys = {"access_key": "k", "secret_key": "s"}
     catalog.load_catalog(Settings(_env_file=None, s3=keys, catalog={"auth": "none"}))
     catalog.load_catalog(Settings(_env_file=None, s3=keys))
@@ -178,3 +193,23 @@ def test_airflow_options_exist_in_the_pinned_airflow(compose_stack: ComposeStack
                 assert option in (options.get(section) or {}).get("options", {}), f"{name}: unknown {key}"
                 checked += 1
     assert checked >= 40
+
+
+def test_nessie_gc_runs_beside_nessie_with_its_own_database(compose_stack: ComposeStack) -> None:
+    """Nessie sets gc.enabled=false, so without its GC tool the warehouse only grows."""
+    services = compose_stack.services
+    gc, nessie = services["nessie-gc"], services["nessie"]
+    assert gc["image"].rpartition(":")[2] == nessie["image"].rpartition(":")[2], "same version line"
+    env = environment_of(gc)
+    assert env["NESSIE_GC_URI"] == "http://nessie:19120/api/v2"
+    assert (
+        env["NESSIE_GC_JDBC_URL"].endswith("/nessie_gc")
+        and env["NESSIE_GC_JDBC_SCHEMA"] == "CREATE_IF_NOT_EXISTS"
+    )
+    assert re.fullmatch(r"P(T\d+H|\d+D)", env["NESSIE_GC_DEFAULT_CUTOFF"]), "a duration the tool parses"
+    iceberg = dict(kv.split("=", 1) for kv in env["NESSIE_GC_ICEBERG"].split(","))
+    assert iceberg["s3.endpoint"] == "http://seaweedfs:8333" and iceberg["s3.path-style-access"] == "true"
+    init = (ROOT / "infrastructure/docker/postgres/init-databases.sh").read_text()
+    assert "CREATE DATABASE nessie_gc OWNER nessie_gc" in init
+    assert "NESSIE_GC_DB_PASSWORD" in environment_of(services["postgres"])
+    assert "nessie-gc.ok" in " ".join(gc["healthcheck"]["test"]) and gc["restart"] == "unless-stopped"

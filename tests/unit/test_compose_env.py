@@ -17,8 +17,9 @@ KNOWN = {name for name, _, _ in env_variables()}
 
 
 def project_services(stack: ComposeStack) -> dict[str, dict]:
-    """Services running this project's code: the ones built from this repository."""
-    return {name: s for name, s in stack.services.items() if "build" in s}
+    """Services running this project's code: the ones built from this repository with it inside
+    (the build context is the repository; Grafana's image is built only to carry a plugin)."""
+    return {name: s for name, s in stack.services.items() if s.get("build", {}).get("context") == "."}
 
 
 def container_env(stack: ComposeStack, service: dict) -> dict[str, str]:

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.fixtures.airflow import DAGS_FOLDER
-
-IMPORT_BUDGET_S = 30  # generous: the first Airflow import on a cold machine is slow
 
 
 @pytest.fixture(scope="module")
 def dagbag(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
-    started = time.monotonic()
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off via AIRFLOW__CORE__LOAD_EXAMPLES
-    bag.import_seconds = time.monotonic() - started
-    return bag
+    # parsing must not persist a start date into the developer's own data folder
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAKEHOUSE_ORCHESTRATION__START_DATE", "2026-11-01T00:00:00Z")
+        return DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off via AIRFLOW__CORE__LOAD_EXAMPLES
 
 
-def test_every_dag_imports_without_errors_within_budget(dagbag) -> None:
+def test_every_dag_imports_without_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {"crypto_hourly", "crypto_maintenance", "crypto_backfill"}
-    assert dagbag.import_seconds < IMPORT_BUDGET_S
 
 
 @pytest.mark.parametrize("dag_id", ["crypto_hourly", "crypto_maintenance", "crypto_backfill"])

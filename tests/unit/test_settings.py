@@ -71,3 +71,22 @@ def test_env_example_documents_every_variable() -> None:
     documented = (ROOT / ".env.example").read_text()
     missing = [name for name, _, _ in env_variables() if f"{name}=" not in documented]
     assert not missing, f".env.example lacks: {missing}"
+
+
+def test_the_clients_s3_endpoint_wins_over_the_one_the_catalog_hands_out() -> None:
+    from infrastructure.catalog import file_io_properties
+
+    client = {
+        "s3.endpoint": "http://127.0.0.1:8333",
+        "s3.access-key-id": "k",
+        "uri": "http://127.0.0.1:19120",
+    }
+    server = {
+        "s3.endpoint": "http://seaweedfs:8333",
+        "s3.remote-signing-enabled": "false",
+        "s3.access-key-id": "v",
+    }
+    merged = file_io_properties(client, server)
+    assert merged["s3.endpoint"] == "http://127.0.0.1:8333"  # a host client of the compose stack
+    assert merged["s3.access-key-id"] == "v" and merged["s3.remote-signing-enabled"] == "false"
+    assert file_io_properties({}, server)["s3.endpoint"] == "http://seaweedfs:8333"

@@ -21,13 +21,33 @@ def test_credentials_are_generated_once_private_and_reused(tmp_path: Path) -> No
     path = tmp_path / "credentials.env"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key, secret = first.s3.credentials()
-    assert read_env_file(path) == {"LAKEHOUSE_S3__ACCESS_KEY": key, "LAKEHOUSE_S3__SECRET_KEY": secret}
-    assert supervisor.ensure_credentials(plain).s3.credentials() == (key, secret)
+    _, password = first.metrics.pushgateway_auth()
+    assert read_env_file(path) == {
+        "LAKEHOUSE_S3__ACCESS_KEY": key,
+        "LAKEHOUSE_S3__SECRET_KEY": secret,
+        "LAKEHOUSE_METRICS__PUSHGATEWAY_PASSWORD": password,
+    }
+    again = supervisor.ensure_credentials(plain)
+    assert (again.s3.credentials(), again.metrics.pushgateway_auth()[1]) == ((key, secret), password)
     configured = Settings(
-        _env_file=None, data_dir=tmp_path / "other", s3={"access_key": "a", "secret_key": "b"}
+        _env_file=None,
+        data_dir=tmp_path / "other",
+        s3={"access_key": "a", "secret_key": "b"},
+        metrics={"pushgateway_password": "c"},
     )
     assert supervisor.ensure_credentials(configured) is configured
     assert not (tmp_path / "other").exists()
+
+
+def test_a_credentials_file_from_before_the_pushgateway_password_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.env"
+    path.write_text("LAKEHOUSE_S3__ACCESS_KEY=old\nLAKEHOUSE_S3__SECRET_KEY=older\n")
+    settings = supervisor.ensure_credentials(Settings(_env_file=None, data_dir=tmp_path))
+    assert settings.s3.credentials() == ("old", "older")
+    stored = read_env_file(path)
+    assert stored["LAKEHOUSE_S3__ACCESS_KEY"] == "old"
+    assert stored["LAKEHOUSE_METRICS__PUSHGATEWAY_PASSWORD"] == settings.metrics.pushgateway_auth()[1]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_services_and_their_layout(tmp_path: Path) -> None:
@@ -38,6 +58,17 @@ def test_services_and_their_layout(tmp_path: Path) -> None:
         assert service.spec.log_file == tmp_path / "logs" / f"{name}.log"
         assert service.spec.host == "127.0.0.1"
     assert "-master.telemetry=false" in services["seaweedfs"].spec.argv
+    # the master's and filer's HTTP APIs are off; every listener has its port from settings
+    assert "-disableHttp" in services["seaweedfs"].spec.argv
+    flags = {a.split("=")[0] for a in services["seaweedfs"].spec.argv if "port" in a}
+    assert flags >= {"-s3.port", "-s3.port.grpc", "-s3.port.iceberg", "-s3.port.lance", "-master.port",
+                     "-master.port.grpc", "-volume.port", "-volume.port.grpc", "-filer.port",
+                     "-filer.port.grpc", "-admin.port", "-admin.port.grpc"}  # fmt: skip
+    if "pushgateway" in services:
+        assert (
+            f"--web.config.file={tmp_path / 'config' / 'pushgateway-web.yml'}"
+            in services["pushgateway"].spec.argv
+        )
     if "prometheus" in services:
         argv = services["prometheus"].spec.argv
         assert f"--storage.tsdb.path={tmp_path / 'prometheus'}" in argv
