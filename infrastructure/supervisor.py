@@ -102,6 +102,15 @@ def seaweedfs_service(settings: Settings, paths: StackPaths) -> StackService:
     return StackService(spec, f"S3 {settings.s3.endpoint}  catalog {settings.catalog.uri}")
 
 
+def _pushgateway_auth(settings: Settings) -> tuple[str, str]:
+    """The Pushgateway's (user, password); without a password (``status`` on a folder ``up`` never
+    set up) an empty one, with which the readiness probe cannot pass: a running one reads unhealthy."""
+    metrics = settings.metrics
+    if metrics.pushgateway_password is None:
+        return metrics.pushgateway_username, ""
+    return metrics.pushgateway_auth()
+
+
 def _key_pair(settings: Settings) -> tuple[str, str]:
     """The S3 key pair; none at all (``status`` on a folder ``up`` never set up) is an empty pair,
     with which the readiness probe cannot authenticate: a SeaweedFS found running reads unhealthy."""
@@ -148,7 +157,7 @@ def pushgateway_service(settings: Settings, paths: StackPaths) -> StackService |
     host, port = settings.stack.host, services.url_port(settings.metrics.pushgateway_url)
     url = f"http://{host}:{port}"
     folder = paths.root / "pushgateway"
-    auth = settings.metrics.pushgateway_auth()
+    auth = _pushgateway_auth(settings)
     spec = ServiceSpec(
         name="pushgateway",
         argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}",
