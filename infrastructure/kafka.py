@@ -24,7 +24,6 @@ def client_config(kafka: KafkaSettings) -> dict[str, object]:
     config: dict[str, object] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
-        "logger": logging.getLogger(KAFKA_LOGGER),
     }
     if kafka.security_protocol.startswith("SASL"):
         username, password = kafka.sasl_credentials()
@@ -42,6 +41,7 @@ def producer_config(kafka: KafkaSettings, **overrides: object) -> dict[str, obje
     """An idempotent producer (no duplicates or reordering on retry) with the pipeline's batching."""
     return {
         **client_config(kafka),
+        **_logged(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": kafka.producer_linger_ms,
@@ -57,6 +57,7 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) ->
     """A consumer in ``group_id`` that commits nothing by itself (callers decide when data is durable)."""
     return {
         **client_config(kafka),
+        **_logged(),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -65,7 +66,12 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) ->
 
 
 def admin_config(kafka: KafkaSettings) -> dict[str, object]:
-    return client_config(kafka)
+    return {**client_config(kafka), **_logged()}
+
+
+def _logged() -> dict[str, object]:
+    """librdkafka clients log through :data:`KAFKA_LOGGER`, where the entry point decides what shows."""
+    return {"logger": logging.getLogger(KAFKA_LOGGER)}
 
 
 def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
