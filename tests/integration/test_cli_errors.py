@@ -250,3 +250,27 @@ def test_catalog_http_error_names_the_table_and_the_fix(seaweedfs, tmp_path: Pat
         result
     ).endswith(": check the name (`lakehouse init` creates the pipeline's tables)"), result.stderr
     assert "does not exist" in first_line(result) and "Traceback" not in result.stderr
+
+
+def test_s3_down_while_the_catalog_answers(seaweedfs, tmp_path: Path) -> None:
+    import uuid
+
+    import pyarrow as pa
+
+    from infrastructure.catalog import load_catalog
+    from tests.fixtures.services import settings_for
+
+    catalog = load_catalog(settings_for(seaweedfs=seaweedfs))
+    catalog.create_namespace_if_not_exists("scratch")
+    name = f"scratch.s3down_{uuid.uuid4().hex[:8]}"
+    catalog.create_table(name, schema=pa.schema([("n", pa.int64())])).append(pa.table({"n": [1, 2]}))
+    result = run(
+        ["query", f"SELECT sum(n) FROM lake.{name}"],
+        tmp_path,
+        LAKEHOUSE_CATALOG__URI=seaweedfs.catalog_uri,
+        LAKEHOUSE_S3__ACCESS_KEY=seaweedfs.access_key,
+        LAKEHOUSE_S3__SECRET_KEY=seaweedfs.secret_key,
+    )  # fmt: skip  (S3 endpoint: a closed port)
+    assert_one_line(
+        result, f"error: S3 at http://{DOWN['s3']} is not reachable: start the stack with `lakehouse up`"
+    )
