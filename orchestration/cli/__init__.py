@@ -65,7 +65,6 @@ class LazyGroup(click.Group):
 def cli(debug: bool) -> None:
     """lakehouse-crypto: live crypto trades -> Kafka -> Iceberg bronze/silver/gold."""
     from infrastructure.kafka import KAFKA_LOGGER
-    from ingestion.pipeline import EveryInterval
 
     # librdkafka repeats a line per retry while a broker is away. On a terminal its lines are kept
     # out (the commands check the broker once and say what is wrong in one line); in a log file
@@ -76,8 +75,11 @@ def cli(debug: bool) -> None:
     elif sys.stderr.isatty():
         kafka_log.setLevel(logging.CRITICAL)
     else:
+        from ingestion.pipeline import EveryInterval
+
         kafka_log.setLevel(logging.WARNING)
-        kafka_log.addFilter(OnePerInterval(EveryInterval(KAFKA_LOG_EVERY_S)))
+        if not any(isinstance(f, OnePerInterval) for f in kafka_log.filters):  # once per process
+            kafka_log.addFilter(OnePerInterval(EveryInterval(KAFKA_LOG_EVERY_S)))
     _options["debug"] = debug
 
 
