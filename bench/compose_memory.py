@@ -63,10 +63,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=120.0, help="sampling after the hourly run")
     args = parser.parse_args()
-    settings = supervisor.settings_on_free_ports(Path(tempfile.mkdtemp(prefix="bench-airflow-")) / "lake")
     print(f"cores {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}")
     sampler = RssSampler()
-    settings, _ = supervisor.up(settings, airflow=True)
+    # free ports, picked again if another program takes one first; a failed up stops what it started
+    lake = Path(tempfile.mkdtemp(prefix="bench-airflow-")) / "lake"
+    settings = supervisor.up_on_free_ports(lake, print, airflow=True)
     try:
         sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
         sampler.start()

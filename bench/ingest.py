@@ -24,7 +24,6 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from infrastructure import services
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.settings import Settings
 from ingestion.coinbase_parser import parse_frame
@@ -33,6 +32,7 @@ from ingestion.metrics import IngestMetrics
 from ingestion.pipeline import Pipeline
 from ingestion.producer import POLL_EVERY, TradeProducer, trade_producer_config
 from ingestion.sources import synthetic_frames
+from tests.fixtures.services import launch_broker
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 FLUSH_TIMEOUT_S = 300
@@ -115,12 +115,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        port = services.free_port()
-        spec = services.broker_spec(Path(tmp) / "kafka", "127.0.0.1", port)
-        proc = services.start(spec)
+        broker = launch_broker(Path(tmp))  # a free port, picked again if another program takes it
         try:
-            services.wait_ready(spec, proc, 60)
-            base = {"bootstrap_servers": f"127.0.0.1:{port}", "partitions": 4}
+            base = {"bootstrap_servers": broker.bootstrap, "partitions": 4}
             pipe_settings = Settings(_env_file=None, products=PRODUCTS,
                                      kafka={**base, "trades_topic": "bench.pipeline", "dlq_topic": "bench.dlq"})  # fmt: skip
             base_settings = Settings(_env_file=None, products=PRODUCTS,
@@ -137,7 +134,7 @@ def main() -> None:
             base_s, base_n = run_baseline(base_settings, payloads, args.messages)
             pipe_s, trades, acked = run_pipeline(pipe_settings, frames)
         finally:
-            services.stop(proc.pid)
+            broker.stop()
 
     base_rate, pipe_rate = base_n / base_s, args.messages / pipe_s
     print(f"frames: {args.messages:,} ({trades:,} trades, {args.messages - trades:,} heartbeats), "

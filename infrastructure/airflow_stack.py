@@ -108,6 +108,7 @@ def airflow_env(settings: Settings, home: Path, keys: AirflowSecrets) -> dict[st
     the children's environment only), so the tasks reach the same services whatever the
     components' working directory, ``.env`` or ports.
     """
+    settings = with_start_date(settings, stack_start_date(settings, home))
     api = f"http://{settings.stack.host}:{settings.stack.airflow_port}"
     return {
         **to_environment(settings),
@@ -200,7 +201,7 @@ def component_env(settings: Settings, log: Callable[[str], None] = lambda _: Non
             f"{keys.admin_password}  UI http://{settings.stack.host}:{settings.stack.airflow_port}"
             f"  (kept in {home / 'passwords.json'}, mode 0600)"
         )
-    return airflow_env(with_start_date(settings, stack_start_date(settings, home)), home, keys)
+    return airflow_env(settings, home, keys)
 
 
 def is_set_up(settings: Settings) -> bool:

@@ -25,6 +25,15 @@ DEFAULT_DATA_DIR = Path(".lakehouse")
 CREDENTIALS_FILE = "credentials.env"
 
 
+def split_list(value: object) -> object:
+    """A list variable written either as ``A,B`` or as a JSON list (what ``to_environment`` writes)."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -122,6 +131,7 @@ class BronzeSettings(_Section):
     instance_id: str = "bronze-1"
     flush_rows: int = Field(50_000, ge=1)
     flush_seconds: float = Field(5.0, gt=0)
+    retry_max_s: float = Field(30.0, gt=0, description="longest wait between retries of an outage")
 
 
 class MaintenanceSettings(_Section):
@@ -159,6 +169,31 @@ class SilverSettings(_Section):
 
     max_event_future_s: int = Field(86_400, ge=0, description="event time after ingest time")
     max_event_age_s: int = Field(30 * 86_400, ge=0, description="event time before ingest time")
+
+
+class CompletenessSettings(_Section):
+    """Trade-id completeness of silver (``silver.trade_gaps``) and the automatic backfill of its holes."""
+
+    lookback_s: int = Field(
+        86_400, gt=0, description="how far before a window to look for the trade that precedes it"
+    )
+    recheck_hours: int = Field(
+        1, ge=0, description="each hourly check also looks at this many earlier hours (late trades)"
+    )
+    backfill_exchanges: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("coinbase",), description="exchanges whose holes are filled from their REST API (comma list)"
+    )
+    max_backfills_per_run: int = Field(20, ge=0, description="backfill DAG runs one check may trigger")
+    max_backfill_ids: int = Field(
+        1_000_000, ge=1, description="larger holes are recorded and alerted on, not backfilled automatically"
+    )
+    max_dead_letters: int = Field(100_000, ge=0, description="DLQ messages one check reads at most")
+    retention_days: int = Field(30, ge=1, description="closed gap rows older than this are dropped")
+
+    @field_validator("backfill_exchanges", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_list(value)
 
 
 class TrinoSettings(_Section):
@@ -202,6 +237,7 @@ class StackSettings(_Section):
     seaweed_lance_port: int = 9101
     prometheus_port: int = 9090
     airflow_port: int = 8081
+    docs_port: int = 8502  # `lakehouse docs` serves dbt docs and GE Data Docs here
     start_timeout_s: float = Field(60.0, gt=0)
 
 
@@ -219,6 +255,7 @@ class Settings(BaseSettings):
     # NoDecode: the validator below accepts both "A,B" and a JSON list
     products: Annotated[tuple[str, ...], NoDecode] = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
     data_dir: Path = DEFAULT_DATA_DIR
+    debug: bool = Field(False, description="log full tracebacks of retried errors")
 
     kafka: KafkaSettings = KafkaSettings()
     coinbase: CoinbaseSettings = CoinbaseSettings()
@@ -230,6 +267,7 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     orchestration: OrchestrationSettings = OrchestrationSettings()
     silver: SilverSettings = SilverSettings()
+    completeness: CompletenessSettings = CompletenessSettings()
     trino: TrinoSettings = TrinoSettings()
     metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
@@ -237,11 +275,7 @@ class Settings(BaseSettings):
     @field_validator("products", mode="before")
     @classmethod
     def _split_products(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
+        return split_list(value)
 
     @field_validator("data_dir")
     @classmethod

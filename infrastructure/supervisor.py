@@ -311,6 +311,18 @@ class ServiceState:
     state: str  # healthy | unhealthy | down
     url: str
     pid: int | None
+    # supervised workers (ingest, bronze writer) only
+    restarts: int | None = None
+    lag_messages: float | None = None
+    freshness_s: float | None = None
+
+    def detail(self) -> str:
+        parts = [] if self.restarts is None else [f"restarts {self.restarts}"]
+        if self.lag_messages is not None:
+            parts.append(f"lag {self.lag_messages:.0f} msgs")
+        if self.freshness_s is not None and self.freshness_s == self.freshness_s:  # not NaN
+            parts.append(f"freshness {self.freshness_s:.1f} s")
+        return "  ".join(parts)
 
 
 def _pid_of(service: StackService, paths: StackPaths) -> int | None:
@@ -462,4 +474,31 @@ def status(settings: Settings) -> list[ServiceState]:
         pid = _pid_of(service, paths)
         state = "down" if pid is None else "healthy" if _ready_now(service.spec) else "unhealthy"
         states.append(ServiceState(service.name, state, service.url, pid))
-    return states
+    return states + worker_states(settings)
+
+
+def worker_states(settings: Settings) -> list[ServiceState]:
+    """Ingest and the bronze writer when a watchdog runs them (``lakehouse demo``): healthy while the
+    worker runs, unhealthy between restarts, down once its watchdog is gone; with restarts, and the
+    writer's lag and freshness from its metrics endpoint."""
+    from infrastructure.watchdog import read_state, state_file
+
+    m = settings.metrics
+    bronze_metrics = f"http://{m.host}:{m.bronze_port}/metrics"
+    found = []
+    for name, url in (("ingest", f"http://{m.host}:{m.producer_port}/metrics"), ("bronze", bronze_metrics)):
+        data = read_state(state_file(StackPaths(settings.data_dir).run, name))
+        if data is None:
+            continue
+        alive = services.pid_alive(int(data["pid"]))
+        child = data.get("child_pid")
+        running = alive and child is not None and services.pid_alive(int(child))
+        state = "healthy" if running else "unhealthy" if alive else "down"
+        lag = fresh = None
+        if name == "bronze" and running:
+            lag = services.scrape_gauge(bronze_metrics, "lakehouse_bronze_consumer_lag_messages")
+            fresh = services.scrape_gauge(bronze_metrics, "lakehouse_bronze_freshness_seconds")
+        found.append(
+            ServiceState(name, state, url, data["pid"] if alive else None, int(data["restarts"]), lag, fresh)
+        )
+    return found

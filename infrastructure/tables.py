@@ -137,4 +137,32 @@ SILVER_TRADES_REJECTED = TableDef(
     doc="Rows that failed silver validation, with the reason.",
 )
 
-TABLES: tuple[TableDef, ...] = (BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED)
+# silver.trade_gaps: holes in an (exchange, product_id)'s consecutive trade ids as silver sees them.
+# One row per hole, attributed to the hour of the first trade after it (so a hole is found once);
+# ``open`` until every id is in silver (``filled``), or ``dead_lettered`` when the exchange did send
+# those ids but they were refused (nothing to backfill). Small by nature: filled rows age out.
+SILVER_TRADE_GAPS = TableDef(
+    identifier="silver.trade_gaps",
+    schema=Schema(
+        NestedField(1, "exchange", StringType(), required=True),
+        NestedField(2, "product_id", StringType(), required=True),
+        NestedField(3, "hour", TimestamptzType(), required=True, doc="hour of the trade after the hole"),
+        NestedField(4, "first_missing_id", LongType(), required=True),
+        NestedField(5, "last_missing_id", LongType(), required=True),
+        NestedField(6, "missing_count", LongType(), required=True, doc="ids still missing at the last check"),
+        NestedField(7, "detected_at", TimestamptzType(), required=True),
+        NestedField(8, "status", StringType(), required=True, doc="open | filled | dead_lettered"),
+        NestedField(9, "filled_at", TimestamptzType(), required=False),
+        NestedField(10, "checked_at", TimestamptzType(), required=True, doc="last re-check"),
+    ),
+    partition_spec=PartitionSpec(),
+    sort_order=SortOrder(
+        SortField(source_id=1, transform=IdentityTransform()),
+        SortField(source_id=2, transform=IdentityTransform()),
+        SortField(source_id=4, transform=IdentityTransform()),
+    ),
+    properties={"write.parquet.compression-codec": "zstd"},
+    doc="Trade-id holes per product and hour, and whether they were filled.",
+)
+
+TABLES: tuple[TableDef, ...] = (BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED, SILVER_TRADE_GAPS)

@@ -1,14 +1,16 @@
-"""Backfill a product's trades for a time range from Coinbase's REST API into Kafka.
+"""Backfill a product's trades from Coinbase's REST API into Kafka, by time range or by trade-id range.
 
 Used by ``lakehouse backfill`` and the ``crypto_backfill`` DAG. Trades go through the same
 pipeline as live ones (``source=backfill``); trades already on the topic are published again on
-purpose, since silver keeps exactly one row per trade id.
+purpose, since silver keeps exactly one row per trade id. A hole silver's completeness check found
+is an id range: :func:`backfill_ids` pages back from its upper end with the ``after`` cursor and
+stops at its lower end, so it costs ``missing / 1000`` requests whatever the hole's age.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,11 +21,13 @@ from ingestion.events import Trade
 @dataclass(frozen=True)
 class BackfillResult:
     product: str
-    start: datetime
-    end: datetime
+    start: datetime | None  # the time range asked for (by time)
+    end: datetime | None
     published: int
     acked: int
     unsent: int
+    first_id: int | None = None  # the id range asked for (by id)
+    last_id: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -31,14 +35,14 @@ class BackfillResult:
         return self.unsent == 0 and self.acked == self.published
 
 
-def backfill_range(
-    settings: Settings,
-    product: str,
-    start: datetime,
-    end: datetime,
-    on_trade: Callable[[Trade], None] | None = None,
-) -> BackfillResult:
-    """Publish ``product``'s trades in ``[start, min(end, now))``; block until the producer flushed.
+# (REST client, dead-letter callback) -> the trades to publish
+Fetch = Callable[..., AsyncIterator[Trade]]
+
+
+def _publish(
+    settings: Settings, product: str, fetch: Fetch, on_trade: Callable[[Trade], None] | None = None
+) -> tuple[int, int, int]:
+    """Publish what ``fetch`` yields; block until the producer flushed: (published, acked, unsent).
     ``on_trade`` sees each trade as it is published (e.g. to show progress)."""
     import aiohttp
 
@@ -48,9 +52,7 @@ def backfill_range(
     from ingestion.pipeline import Pipeline
     from ingestion.producer import TradeProducer
 
-    end = min(end, datetime.now(UTC))
-
-    async def main() -> BackfillResult:
+    async def main() -> tuple[int, int, int]:
         ensure_topics(settings.kafka)
         metrics = IngestMetrics()
         producer = TradeProducer(settings.kafka, metrics)
@@ -60,14 +62,40 @@ def backfill_range(
                 rest = CoinbaseRest(settings.coinbase, session)
 
                 def invalid(raw: bytes, reason: str) -> None:
-                    pipeline.dead_letter(raw, reason, "backfill")
+                    pipeline.dead_letter(raw, reason, "backfill", product)
 
-                async for trade in rest.between(product, start, end, invalid):
+                async for trade in fetch(rest, invalid):
                     pipeline.publish_backfill(trade)
                     if on_trade is not None:
                         on_trade(trade)
         finally:
             unsent = producer.flush(60)
-        return BackfillResult(product, start, end, pipeline.counts.backfilled, producer.acked, unsent)
+        return pipeline.counts.backfilled, producer.acked, unsent
 
     return asyncio.run(main())
+
+
+def backfill_range(
+    settings: Settings,
+    product: str,
+    start: datetime,
+    end: datetime,
+    on_trade: Callable[[Trade], None] | None = None,
+) -> BackfillResult:
+    """Publish ``product``'s trades in ``[start, min(end, now))``; block until the producer flushed."""
+    end = min(end, datetime.now(UTC))
+    published, acked, unsent = _publish(
+        settings, product, lambda rest, invalid: rest.between(product, start, end, invalid), on_trade
+    )
+    return BackfillResult(product, start, end, published, acked, unsent)
+
+
+def backfill_ids(settings: Settings, product: str, first_id: int, last_id: int) -> BackfillResult:
+    """Publish ``product``'s trades with ``first_id <= trade_id <= last_id``; block until flushed."""
+    from ingestion.continuity import Gap
+
+    if first_id > last_id:
+        raise ValueError(f"empty trade-id range {first_id}..{last_id}")
+    gap = Gap(product, first_id - 1, last_id + 1)
+    published, acked, unsent = _publish(settings, product, lambda rest, invalid: rest.fill(gap, invalid))
+    return BackfillResult(product, None, None, published, acked, unsent, first_id, last_id)

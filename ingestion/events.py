@@ -62,9 +62,9 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
     def __post_init__(self) -> None:
         # compared with a Decimal zero: against the int 0 each comparison converts it first
         if not self.price.is_finite() or self.price <= _ZERO:
-            raise InvalidTrade(f"non-positive price {self.price}")
+            raise InvalidTrade(_not_positive("price", self.price))
         if not self.size.is_finite() or self.size <= _ZERO:
-            raise InvalidTrade(f"non-positive size {self.size}")
+            raise InvalidTrade(_not_positive("size", self.size))
         if self.side not in SIDES:
             raise InvalidTrade(f"unknown side {self.side!r}")
         if self.source not in SOURCES:
@@ -262,3 +262,9 @@ def _integer(obj: dict, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidTrade(f"{name} must be an integer, got {value!r}")
     return value
+
+
+def _not_positive(name: str, value: Decimal) -> str:
+    return (
+        f"{name} {value} is not a finite number" if not value.is_finite() else f"non-positive {name} {value}"
+    )

@@ -108,6 +108,16 @@ class IngestMetrics:
         self.delivery_failures = Counter(
             "coinbase_delivery_failures_total", "Messages the broker did not acknowledge", registry=r
         )
+        self.producer_restarts = Counter(
+            "coinbase_producer_restarts_total",
+            "Kafka producers replaced after a fatal error (e.g. a broker that lost acknowledged trades)",
+            registry=r,
+        )
+        self.resent = Counter(
+            "coinbase_producer_resent_total",
+            "Trades sent again after a fatal producer error or a timeout (not acknowledged the first time)",
+            registry=r,
+        )
         self.reconnects = Counter("coinbase_reconnects_total", "WebSocket reconnects", registry=r)
         self.exchange_errors = Counter(
             "coinbase_exchange_errors_total", "error frames sent by Coinbase", registry=r

@@ -23,6 +23,7 @@ from datetime import datetime
 from infrastructure.settings import Settings
 from ingestion.coinbase_parser import EXCHANGE, Control, ExchangeError, Heartbeat, Skipped, parse_frame
 from ingestion.continuity import Continuity, Gap
+from ingestion.dead_letters import named_trade
 from ingestion.events import InvalidTrade, Source, Trade, message_key
 from ingestion.metrics import IngestMetrics
 from ingestion.producer import TradeProducer
@@ -97,8 +98,7 @@ class Pipeline:
             parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes, exchange)
         except InvalidTrade as exc:
             self._received["invalid"] += 1
-            self.dead_letter(raw, str(exc), source)
-            return None
+            return self._refused(raw, str(exc), source)
         if type(parsed) is Trade:
             self._received["match"] += 1
             counts.trades += 1
@@ -137,14 +137,32 @@ class Pipeline:
         self.metrics.backfilled.labels(product=trade.product_id).inc()
         self.producer.send(trade.to_wire(), self._keys.get((trade.exchange, trade.product_id)) or trade.key)
 
-    def dead_letter(self, raw: bytes | str, reason: str, source: str | None) -> None:
+    def dead_letter(
+        self, raw: bytes | str, reason: str, source: str | None, product: str | None = None
+    ) -> None:
+        """``product``: the product a refused trade belongs to, when known (keys the DLQ message)."""
         self.counts.dead_letters += 1
         self.metrics.dead_letters.inc()
         held_back = self._dead_letter_log.allow()
         if held_back is not None:
             more = f" ({held_back} more dead letters not logged since the last line)" if held_back else ""
             log.warning("dead-lettered a %s frame: %s%s", source, reason, more)
-        self.producer.dead_letter(raw, reason, source)
+        exchange = SYNTHETIC_EXCHANGE if source == "synthetic" else EXCHANGE
+        key = self._keys.get((exchange, product)) if product is not None else None
+        self.producer.dead_letter(raw, reason, source, key)
+
+    def _refused(self, raw: bytes | str, reason: str, source: Source) -> None:
+        """Dead-letter a bad frame. One that names the product's next trade id proves that trade
+        happened: continuity counts it as seen, so the id is not reported (and backfilled) as a
+        missed gap. Only the next id: the id of a corrupt frame may be corrupt too, and a leap to
+        it would hide the real ids after it."""
+        named = named_trade(raw)
+        product = named[0] if named is not None and named[0] in self.products else None
+        self.dead_letter(raw, reason, source, product)
+        if product is not None and named is not None:
+            last = self.continuity.last_trade_id(product)
+            if last is not None and named[1] == last + 1:
+                self.continuity.observe_trade(product, named[1])
 
     def _duplicate(self, product: str) -> None:
         self.counts.duplicates += 1

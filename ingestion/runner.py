@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,8 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
+import tenacity
+from confluent_kafka import KafkaException
 
 from infrastructure.bootstrap import ensure_topics
+from infrastructure.retrying import until_stopped
 from infrastructure.settings import Settings
 from ingestion.coinbase_rest import CoinbaseRest, RestError
 from ingestion.coinbase_ws import CoinbaseFeed
@@ -28,7 +32,7 @@ from ingestion.continuity import Gap
 from ingestion.events import Source
 from ingestion.metrics import IngestMetrics
 from ingestion.pipeline import Counts, Pipeline
-from ingestion.producer import TradeProducer
+from ingestion.producer import Interrupted, TradeProducer
 from ingestion.sources import paced_delay, read_recording, synthetic_frames
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
 SourceName = Literal["coinbase", "replay", "synthetic", "auto"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
+TOPICS_TIMEOUT_S = 10.0  # one attempt to reach the broker and create the topics
 YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
 
 
@@ -60,6 +65,8 @@ class Summary:
     dead_lettered: int
     failed: int
     unsent: int
+    restarts: int = 0
+    resent: int = 0
     pending_gaps: list[Gap] = field(default_factory=list)
 
     def line(self) -> str:
@@ -68,7 +75,8 @@ class Summary:
             f"source={self.source} frames={c.frames} trades={c.trades} heartbeats={c.heartbeats} skipped={c.skipped} "
             f"dead_letters={c.dead_letters} gaps={c.gaps} backfilled={c.backfilled} "
             f"duplicates={c.duplicates} acked={self.acked} dlq_acked={self.dead_lettered} "
-            f"failed={self.failed} unsent={self.unsent} pending_gaps={len(self.pending_gaps)}"
+            f"failed={self.failed} unsent={self.unsent} producer_restarts={self.restarts} "
+            f"resent={self.resent} pending_gaps={len(self.pending_gaps)}"
         )
 
 
@@ -96,14 +104,22 @@ class Ingestor:
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
             stop.set()
+        # plain handlers, not the loop's: a send blocked on a full queue (broker away) holds the loop,
+        # and must still see the stop (``should_stop``) so the run ends with its summary
+        previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             # only the main thread may install handlers; tests run this in a worker thread
-            with contextlib.suppress(ValueError, RuntimeError):
-                self._loop.add_signal_handler(sig, stop.set)
+            with contextlib.suppress(ValueError):
+                previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+        ends = None if options.duration_s is None else time.monotonic() + options.duration_s
+
+        def should_stop() -> bool:
+            return self._stop_requested or (ends is not None and time.monotonic() >= ends)
+
         if options.serve_metrics:
             self.metrics.serve(settings.metrics.host, settings.metrics.producer_port)
-        ensure_topics(settings.kafka)
-        producer = TradeProducer(settings.kafka, self.metrics)
+        ready = self._ensure_topics(should_stop)
+        producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug)
         pipeline = Pipeline(settings, producer, self.metrics)
         if options.duration_s is not None:
             self._loop.call_later(options.duration_s, stop.set)
@@ -111,7 +127,9 @@ class Ingestor:
         pending: list[Gap] = []
         source = options.source
         try:
-            if source in ("coinbase", "auto"):
+            if not ready:
+                log.warning("stopped before Kafka at %s could be reached", settings.kafka.bootstrap_servers)
+            elif source in ("coinbase", "auto"):
                 live = await self._run_coinbase(pipeline, options, pending, fallback=source == "auto")
                 source = "coinbase" if live else "synthetic"
                 if not live:
@@ -124,17 +142,39 @@ class Ingestor:
                 await self._run_replay(pipeline, options)
             else:
                 raise ValueError(f"unknown source {source!r}")
+        except Interrupted as exc:
+            log.warning("%s: ending the run", exc)
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(ValueError, RuntimeError):
-                    self._loop.remove_signal_handler(sig)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             unsent = producer.flush(options.flush_timeout_s)
         return Summary(
-            source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent, pending
-        )
+            source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent,
+            producer.restarts, producer.resent, pending,
+        )  # fmt: skip
+
+    def _ensure_topics(self, should_stop: Callable[[], bool]) -> bool:
+        """The topics exist before the first send; a broker that is not up yet is waited for
+        (capped backoff, one line per attempt). False if the run was stopped first."""
+
+        kafka = self.settings.kafka
+        try:
+            until_stopped(
+                f"reaching Kafka at {kafka.bootstrap_servers}",
+                log,
+                should_stop,
+                self.settings.coinbase.backoff_max_s,
+                self.settings.debug,
+                retry=tenacity.retry_if_exception_type(KafkaException),
+            )(ensure_topics, kafka, TOPICS_TIMEOUT_S)
+        except KafkaException:
+            if should_stop():
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------ sources
 
@@ -199,12 +239,13 @@ class Ingestor:
     async def _backfill(
         self, rest: CoinbaseRest, gaps: asyncio.Queue[Gap], pipeline: Pipeline, pending: list[Gap]
     ) -> None:
-        def invalid(raw: bytes, reason: str) -> None:
-            pipeline.dead_letter(raw, reason, "backfill")
-
         while True:
             gap = await gaps.get()
             pending.append(gap)  # until it is filled: a stop mid-way reports it
+
+            def invalid(raw: bytes, reason: str, product: str = gap.product_id) -> None:
+                pipeline.dead_letter(raw, reason, "backfill", product)
+
             try:
                 async for trade in rest.fill(gap, invalid):
                     pipeline.publish_backfill(trade)

@@ -37,6 +37,18 @@ def silver(start: datetime | str, end: datetime | str) -> dict:
     return summary(result)
 
 
+def completeness(start: datetime | str, end: datetime | str, recheck: bool = False) -> list[dict]:
+    """Check silver's trade ids for the window (``recheck``: and the earlier hours settings name);
+    returns the backfills to trigger, as ``TriggerDagRunOperator`` kwargs."""
+    from processing.silver.completeness_run import completeness_job
+
+    settings = get_settings()
+    hours = settings.completeness.recheck_hours if recheck else 0
+    result = completeness_job(settings, Window.parse(start, end), hours)
+    log.info(result.summary())
+    return result.backfills
+
+
 def gold(start: datetime | str, end: datetime | str) -> dict:
     from processing.gold import gold_job
 
@@ -68,11 +80,19 @@ def maintain(identifier: str) -> dict:
     return {step: summary(outcome) for step, outcome in result.items()}
 
 
-def backfill(product: str, start: str, end: str) -> dict:
-    from ingestion.backfill import backfill_range
+def backfill(
+    product: str, start: str, end: str, first_id: int | None = None, last_id: int | None = None
+) -> dict:
+    """By time range, or by trade-id range when ``first_id``/``last_id`` are given (a gap)."""
+    from ingestion.backfill import backfill_ids, backfill_range
 
     ingest_start = datetime.now(UTC)
-    result = backfill_range(get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end"))
+    if first_id is not None and last_id is not None:
+        result = backfill_ids(get_settings(), product.upper(), int(first_id), int(last_id))
+    else:
+        result = backfill_range(
+            get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end")
+        )
     if not result.complete:
         raise RuntimeError(
             f"backfill incomplete: published={result.published} acked={result.acked} unsent={result.unsent}"

@@ -73,16 +73,18 @@ def dbt_command(
     settings: Settings,
     command: str = "build",
     *,
+    target_path: Path | None = None,
     full_refresh: bool = False,
     select: str | None = None,
     lookback_hours: int | None = None,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The dbt command line for this stack (pure: no I/O)."""
+    """The dbt command line for this stack (pure: no I/O). ``command`` may be two words
+    (``docs generate``); artifacts go to ``target_path`` (default ``<data_dir>/dbt/target``)."""
     work = settings.data_dir.resolve() / "dbt"  # dbt resolves relative paths from the project
     args = [
         venv_bin("dbt"),
-        command,
+        *command.split(),
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -90,7 +92,7 @@ def dbt_command(
         "--target",
         settings.engine.query,
         "--target-path",
-        str(work / "target"),
+        str(target_path.resolve() if target_path is not None else work / "target"),
         "--log-path",
         str(work / "logs"),
     ]
@@ -147,6 +149,32 @@ def _run_dbt(args: list[str], env: dict[str, str], on_line: Callable[[str], None
             on_line(line.rstrip("\n"))
             kept.append(line)
     return proc.returncode, "".join(kept)
+
+
+class DbtDocsError(RuntimeError):
+    """``dbt docs generate`` failed; the message has dbt's last lines."""
+
+
+def generate_docs(settings: Settings, out_dir: Path) -> Path:
+    """``dbt docs generate`` for the current stack into ``out_dir``: dbt's ``index.html`` with the
+    ``manifest.json`` and ``catalog.json`` it reads (the catalog needs the warehouse: stack up).
+    Returns the index page."""
+    from infrastructure.bootstrap import ensure_tables
+    from infrastructure.catalog import load_catalog
+
+    ensure_tables(load_catalog(settings))  # sources documented even before the first gold build
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for artifact in ("index.html", "catalog.json", "manifest.json"):
+        (out_dir / artifact).unlink(missing_ok=True)  # a failed run must not leave the last one's
+    proc = subprocess.run(
+        dbt_command(settings, "docs generate", target_path=out_dir),
+        env=_dbt_env(settings), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    index = out_dir / "index.html"
+    if proc.returncode != 0 or not index.is_file() or not (out_dir / "catalog.json").is_file():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
+        raise DbtDocsError(f"dbt docs generate exited {proc.returncode}:\n{tail}")
+    return index
 
 
 def run_gold(

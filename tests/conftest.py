@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.fixtures.gold",
     "tests.fixtures.bronze",
     "tests.fixtures.monitoring",
+    "tests.fixtures.faults",
+    "tests.fixtures.pipeline",
 ]
 
 TIERS = ("unit", "integration", "e2e")

@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the embedded stack and tests use, only those missing.
+# Installs the Debian packages of one group, only those missing:
+#   runtime  what the embedded stack runs (make setup, make demo)
+#   test     what only the tests use (make setup-test, make test)
 # Needs root (or sudo) and apt-get; elsewhere it says what to install and carries on.
 set -euo pipefail
 
-# command -> Debian package
-declare -A NEEDED=(
-  [prometheus]=prometheus
-  [promtool]=prometheus
-  [kcat]=kcat
-  # the embedded stack's Pushgateway (batch job metrics) and the dashboard's browser test
-  [prometheus-pushgateway]=prometheus-pushgateway
-  [chromium]=chromium
-  # tsc checks the Grafana dashboards against @grafana/schema (monitoring/grafana/schema-check)
-  [npm]=npm
-  # validates docker-compose.yml offline (`docker-compose config`) in tests; needs no Docker engine
-  [docker-compose]=docker-compose
-)
+group="${1:-runtime}"
+# command -> Debian package, and why
+declare -A NEEDED=()
+case "$group" in
+  runtime)
+    # the embedded stack's metrics (scrape + alert rules) and the batch jobs' Pushgateway
+    NEEDED[prometheus]=prometheus
+    NEEDED[prometheus-pushgateway]=prometheus-pushgateway
+    ;;
+  test)
+    # promtool checks the Prometheus configs and unit-tests the alert rules
+    NEEDED[promtool]=prometheus
+    # an independent Kafka client the tests read the topics with
+    NEEDED[kcat]=kcat
+    # the dashboard page's headless-browser test
+    NEEDED[chromium]=chromium
+    # tsc checks the Grafana dashboards against @grafana/schema (monitoring/grafana/schema-check)
+    NEEDED[npm]=npm
+    # validates docker-compose.yml offline (`docker-compose config`); needs no Docker engine
+    NEEDED[docker-compose]=docker-compose
+    ;;
+  *)
+    echo "install-system-packages: unknown group '$group' (runtime | test)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-system-packages ($group): all present (${!NEEDED[*]})"
+  exit 0
+fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -35,7 +53,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 0
   fi
 fi
-echo "install-system-packages: installing ${missing[*]}"
+echo "install-system-packages ($group): apt-get install ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# apt's own progress lines (one per package fetched and unpacked) show what a slow step is doing
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"

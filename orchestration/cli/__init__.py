@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "backfill": "orchestration.cli.ingest:backfill",
     "bronze": "orchestration.cli.bronze:bronze_command",
     "silver": "orchestration.cli.refine:silver_command",
+    "completeness": "orchestration.cli.refine:completeness_command",
     "gold": "orchestration.cli.refine:gold_command",
     "quality": "orchestration.cli.refine:quality_command",
     "maintain": "orchestration.cli.refine:maintain_command",
@@ -44,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "demo": "orchestration.cli.demo:demo_command",
     "dashboard": "orchestration.cli.dashboard:dashboard_command",
     "logs": "orchestration.cli.logs:logs_command",
+    "docs": "orchestration.cli.docs:docs_command",
 }
 
 

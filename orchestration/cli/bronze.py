@@ -18,6 +18,7 @@ import click
 @click.option(
     "--instance-id", default=None, help="Static group member id (default: settings.bronze.instance_id)."
 )
+@click.option("--debug", is_flag=True, help="Log full tracebacks of retried errors [settings.debug].")
 @click.option(
     "--crash-after-commits",
     type=int,
@@ -30,12 +31,12 @@ def bronze_command(
     idle_exit: float | None,
     no_metrics: bool,
     instance_id: str | None,
+    debug: bool,
     crash_after_commits: int | None,
 ) -> None:
     """Consume the trades topic into bronze.trades, exactly once (offsets live in the table)."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import load_settings
     from processing.bronze.writer import run_writer
 
@@ -48,7 +49,8 @@ def bronze_command(
         timer.daemon = True
         timer.start()
     settings = load_settings()
-    check_broker(settings.kafka)
+    if debug:
+        settings = settings.model_copy(update={"debug": True})
     if instance_id is not None:
         settings = settings.model_copy(
             update={"bronze": settings.bronze.model_copy(update={"instance_id": instance_id})}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http.server import HTTPServer
+
 import click
 
 
@@ -12,9 +14,13 @@ def dashboard_command(port: int | None) -> None:
     from infrastructure.settings import load_settings
     from monitoring.dashboard.server import make_server
 
-    server = make_server(load_settings(), port)
+    serve(make_server(load_settings(), port), "dashboard")
+
+
+def serve(server: HTTPServer, what: str) -> None:
+    """Say where ``server`` listens and serve until Ctrl-C (shared by the local web pages)."""
     host, bound = server.server_address[:2]
-    click.echo(f"dashboard on http://{host}:{bound}/ (Ctrl-C stops it)")
+    click.echo(f"{what} on http://{host}:{bound}/ (Ctrl-C stops it)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

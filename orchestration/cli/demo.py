@@ -16,14 +16,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from infrastructure.services import ServiceSpec, venv_bin
+from infrastructure.services import ServiceSpec, scrape_gauge, venv_bin
 from infrastructure.settings import Settings
+from infrastructure.watchdog import supervised
 
 SUMMARY_EVERY_S = 5.0
 HOURLY_RUN_TIMEOUT_S = 900.0  # a catch-up run or two may go first (max_active_runs=1)
@@ -46,13 +46,16 @@ def children(settings: Settings, source: str) -> list[Child]:
     return [
         Child(
             name,
-            ServiceSpec(
-                name=name,
-                argv=(venv_bin("lakehouse"), *args),
-                log_file=logs / f"{name}.log",
-                cwd=Path.cwd(),
-                host=settings.stack.host,
-                ready_ports=(),
+            supervised(  # restarted after a crash, restarts counted for `lakehouse status`
+                ServiceSpec(
+                    name=name,
+                    argv=(venv_bin("lakehouse"), *args),
+                    log_file=logs / f"{name}.log",
+                    cwd=Path.cwd(),
+                    host=settings.stack.host,
+                    ready_ports=(),
+                ),
+                settings.data_dir / "run",
             ),
         )
         for name, args in commands.items()
@@ -99,22 +102,6 @@ class LogFollower:
         whole = data.rfind(b"\n") + 1
         self.offset += whole
         return data[:whole].decode("utf-8", errors="replace").splitlines()
-
-
-def scrape_gauge(url: str, name: str) -> float | None:
-    """One sample of a metric from a Prometheus text endpoint (None if unreachable or absent)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    return None
 
 
 def format_summary(trades_per_s: float, bronze_rows: int, freshness_s: float | None) -> str:

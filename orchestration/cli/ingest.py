@@ -47,6 +47,7 @@ def _logging() -> None:
               help="stop after S seconds")  # fmt: skip
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="serve Prometheus metrics on settings.metrics.host:producer_port")  # fmt: skip
+@click.option("--debug", is_flag=True, help="log full tracebacks of retried errors [settings.debug]")
 def ingest(
     source: str,
     replay_file: Path | None,
@@ -56,9 +57,9 @@ def ingest(
     max_messages: int | None,
     duration: float | None,
     metrics: bool,
+    debug: bool,
 ) -> None:
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
-    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
     from ingestion.metrics import IngestMetrics
     from ingestion.runner import Ingestor, RunOptions
@@ -85,7 +86,9 @@ def ingest(
         serve_metrics=metrics,
     )
     settings = get_settings()
-    check_broker(settings.kafka)
+    if debug:
+        settings = settings.model_copy(update={"debug": True})
+    # a broker that is not up yet is waited for (the runner's capped backoff, one line per attempt)
     metrics = IngestMetrics()
     ingestor = Ingestor(settings, metrics, echo=lambda m: click.echo(m, err=True))
     if replay_file is None:

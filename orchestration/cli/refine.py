@@ -1,4 +1,4 @@
-"""``lakehouse silver`` / ``gold`` / ``quality`` / ``maintain``: the batch stages, one window or table
+"""``lakehouse silver`` / ``completeness`` / ``gold`` / ``quality`` / ``maintain``: the batch stages, one window or table
 per run. Each calls its stage's job function (the one the Airflow task calls), which pushes the
 run's metrics under the stage's job name."""
 
@@ -43,6 +43,24 @@ def silver_command(start: datetime, end: datetime, engine: str | None) -> None:
     click.echo(result.summary())
     for line in result.steps():
         click.echo(line)
+
+
+@click.command("completeness")
+@click.option("--start", type=UTC_TIME, required=True, help="Window start (exchange time), ISO 8601, UTC.")
+@click.option("--end", type=UTC_TIME, required=True, help="Window end (exchange time, exclusive), ISO 8601.")
+def completeness_command(start: datetime, end: datetime) -> None:
+    """Find trade-id holes in silver for [START, END), close the filled ones; print backfills due."""
+    import json
+
+    from infrastructure.settings import get_settings
+    from infrastructure.times import Window
+    from processing.silver.completeness_run import completeness_job
+
+    window_option_pair(start, end)
+    result = completeness_job(get_settings(), Window(start, end))
+    click.echo(result.summary())
+    for request in result.backfills:
+        click.echo(json.dumps(request["conf"]))
 
 
 @click.command("gold")

@@ -49,7 +49,7 @@ def _print_status() -> bool:
     states = supervisor.status(load_settings())
     for s in states:
         pid = f"pid {s.pid}" if s.pid else ""
-        click.echo(f"{s.name:<21} {s.state:<10} {pid:<11} {s.url}")
+        click.echo(f"{s.name:<21} {s.state:<10} {pid:<11} {s.url}  {s.detail()}".rstrip())
     return all(s.state == "healthy" for s in states)
 
 

@@ -9,6 +9,11 @@ time** (a cron data-interval timetable gives every run a real interval). Steps:
 2. **gold**: `dbt build` of the gold models (late trades re-aggregate the candles they touch).
 3. **quality**: Great Expectations suites on silver and gold for the hour. A failed suite fails
    the run visibly, without retries (a retry cannot fix bad data), and pushes a metric saying so.
+4. **completeness** (after silver): look for holes in each product's consecutive trade ids over
+   the hour (and the one before, for late trades), record them in `silver.trade_gaps`, close the
+   ones now filled; **backfill_gaps** triggers one `crypto_backfill` run per open hole (by trade
+   id, from the exchange's REST API; that run re-checks and closes it). Triggered, not awaited:
+   the hour does not wait on REST, and `crypto_backfill` runs one at a time.
 
 Catch-up is on, so hours missed while the stack was down, or a backfilled range, are processed
 hour by hour; `max_active_runs=1` keeps them in order. The engine (spark in the compose stack,
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -57,7 +63,18 @@ def crypto_hourly():
 
         return tasks.quality(data_interval_start, data_interval_end)
 
-    quality(gold(silver()))
+    @task
+    def completeness(silver_result: dict, data_interval_start=None, data_interval_end=None) -> list[dict]:
+        from orchestration import tasks
+
+        return tasks.completeness(data_interval_start, data_interval_end, recheck=True)
+
+    refined = silver()
+    quality(gold(refined))
+    # one mapped trigger per hole (none: skipped); run ids name the hole, so a retry never doubles it
+    TriggerDagRunOperator.partial(
+        task_id="backfill_gaps", trigger_dag_id="crypto_backfill", skip_when_already_exists=True
+    ).expand_kwargs(completeness(refined))
 
 
 crypto_hourly()

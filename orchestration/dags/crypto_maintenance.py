@@ -24,7 +24,7 @@ from airflow.sdk import dag, task
 
 from orchestration.schedule import DEFAULT_ARGS, START_DATE
 
-MAINTAINED_TABLES = ["bronze.trades", "silver.trades", "silver.trades_rejected"]
+MAINTAINED_TABLES = ["bronze.trades", "silver.trades", "silver.trades_rejected", "silver.trade_gaps"]
 
 
 @dag(

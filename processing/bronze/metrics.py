@@ -37,6 +37,16 @@ class BronzeMetrics:
         self.errors = Counter(
             "lakehouse_bronze_errors_total", "Errors by kind (consume, commit, dlq)", ["kind"], registry=r
         )
+        self.resets = Counter(
+            "lakehouse_bronze_log_resets_total",
+            "Partitions found with a Kafka log that went backwards under bronze (recorded in the table)",
+            registry=r,
+        )
+        self.reset_lost = Counter(
+            "lakehouse_bronze_reset_lost_messages_total",
+            "Messages a reset broker had acknowledged and lost before bronze read them (when known)",
+            registry=r,
+        )
         self.commit_duration = Histogram(
             "lakehouse_bronze_commit_duration_seconds",
             "Time to write and commit one bronze append (including conflict retries)",

@@ -10,10 +10,17 @@ The table, not the consumer group, is the source of truth for offsets (see ``row
 - the consumer-group commit that follows is only for lag monitoring: a crash before it loses
   nothing and duplicates nothing, because the next start seeks to the table's offsets again.
 Poison messages go to the DLQ (delivery confirmed before the append that covers their offsets).
+
+Outages are retried without end (``tenacity``: capped exponential backoff, one line per retry, the
+traceback only with ``settings.debug``); a stop abandons the batch in hand, which loses nothing
+because its offsets were never recorded. A broker whose log went backwards (see ``resets``) is
+checked for after every disconnect and out-of-range fetch, before any message fetched since is
+taken.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -23,17 +30,32 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from operator import itemgetter
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+import pyarrow as pa
+import pyarrow.compute as pc
+import tenacity
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.expressions import And, EqualTo
 from pyiceberg.table import Table
 
 from infrastructure.catalog import load_catalog
 from infrastructure.kafka import consumer_config, producer_config
+from infrastructure.retrying import one_line, until_stopped
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
-from ingestion.dead_letters import dead_letter_headers
+from ingestion.dead_letters import bounded_dead_letter
+from ingestion.events import InvalidTrade, Trade
+from ingestion.producer import QUIET_LOG_LEVEL
 from processing.bronze.metrics import BronzeMetrics
+from processing.bronze.resets import (
+    RESETS_PROPERTY,
+    Reset,
+    encode_resets,
+    first_divergent,
+    recorded_resets,
+    snapshot_summaries,
+)
 from processing.bronze.rows import (
     OFFSETS_PROPERTY,
     Batch,
@@ -46,7 +68,14 @@ from processing.bronze.rows import (
 
 log = logging.getLogger(__name__)
 STAGE = "bronze"
-MAX_COMMIT_ATTEMPTS = 20
+# conflicts with another writer are resolved by re-reading at once; this many in a row is an error
+MAX_CONFLICTS = 20
+LAG_EVERY_S = 1.0
+MAX_SEEK_FAILURES = 10  # turns of the loop before a partition that cannot be moved makes it rejoin
+LIVE_END_EVERY_S = 5.0  # ask the broker for each owned partition's end this often (a reset check)
+# librdkafka's signs that the broker went away: its log may have gone backwards meanwhile
+_BROKER_LOST = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+_OUT_OF_RANGE = frozenset({KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE})
 CONSUME_BATCH = 5_000
 NO_RETRY = ("commit.retry.num-retries", "0")
 # noida-db answers a fetch with the whole backlog of each partition, ignoring fetch.max.bytes;
@@ -65,15 +94,7 @@ _SECOND = itemgetter(1)  # of confluent's (timestamp type, timestamp) pair
 
 def table_offsets(table: Table) -> Offsets:
     """Offsets recorded in the table: walk snapshots back from the current one."""
-
-    def summaries():
-        snapshot = table.current_snapshot()
-        while snapshot is not None:
-            yield snapshot.summary.additional_properties if snapshot.summary else {}
-            parent = snapshot.parent_snapshot_id
-            snapshot = table.snapshot_by_id(parent) if parent is not None else None
-
-    return recorded_offsets(summaries())
+    return recorded_offsets(snapshot_summaries(table))
 
 
 def disable_commit_retries(table: Table) -> None:
@@ -86,6 +107,11 @@ def disable_commit_retries(table: Table) -> None:
 
 class DeliveryFailed(RuntimeError):
     pass
+
+
+class Abandoned(RuntimeError):
+    """The writer is stopping during an outage: the batch in hand is dropped, unrecorded (its
+    messages are read again by the next start)."""
 
 
 class BronzeWriter:
@@ -110,6 +136,14 @@ class BronzeWriter:
         # refused (pyiceberg asserts the snapshot the append is based on), which clears it.
         self.recorded: Offsets | None = None
         self.positions: Offsets = {}  # next offset this consumer will read, per assigned partition
+        self.resets: list[Reset] = []  # recorded in the table (carried forward by every append)
+        self.pending_resets: dict[tuple[str, int], Reset] = {}  # found, not yet in the table
+        self.stopping = threading.Event()  # set by run(): abandon retries of an outage
+        self._verify = False  # the broker went away: check its log before taking more messages
+        self._reseek = False  # a partition could not be moved to its position yet
+        self._seek_failures = 0
+        self._seen_end: Offsets = {}  # highest end offset seen per partition (what a reset lost)
+        self._lag_due = self._live_due = 0.0
         self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-append")
         self._in_flight: Future[Offsets] | None = None  # the append the thread is running
         self.consumer = Consumer(
@@ -118,6 +152,12 @@ class BronzeWriter:
                 settings.bronze.consumer_group,
                 **{
                     "group.instance.id": settings.bronze.instance_id,
+                    # never jump on our own: an offset out of range means the log went backwards,
+                    # which the writer checks and records (see ``_check_logs``)
+                    "auto.offset.reset": "error",
+                    "error_cb": self._on_client_error,
+                    # librdkafka logs each failed connection attempt; the error callback says it once
+                    **({} if settings.debug else {"log_level": QUIET_LOG_LEVEL}),
                     "enable.auto.offset.store": False,
                     "enable.partition.eof": False,
                     # the table commit can take seconds; do not get kicked out of the group meanwhile
@@ -132,6 +172,15 @@ class BronzeWriter:
         # dead letters go out like the producer's: idempotent, compressed, same timeouts
         self.dlq = Producer(producer_config(settings.kafka, **{"linger.ms": 5}))
         self._dlq_failures: list[str] = []
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.code() in _BROKER_LOST:
+            self._verify = True
+        # one line when the broker is lost; librdkafka's per-attempt connect errors only with debug
+        if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
+            log.warning("kafka: %s; reconnecting", err.str())
+        else:
+            log.debug("kafka: %s", err.str())
 
     # ------------------------------------------------------------ rebalance callbacks
 
@@ -155,35 +204,53 @@ class BronzeWriter:
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s``), then flush and close."""
-        topic = self.settings.kafka.trades_topic
         bronze = self.settings.bronze
-        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)  # fmt: skip
+        self._subscribe()
         last_message = time.monotonic()
+        watcher = threading.Thread(target=lambda: (stop.wait(), self.stopping.set()), daemon=True)
+        watcher.start()
         try:
             while not stop.is_set():
                 wanted = max(1, min(CONSUME_BATCH, bronze.flush_rows - len(self.batch)))
                 messages = self.consumer.consume(num_messages=wanted, timeout=0.2)
                 now = time.monotonic()
+                if self._verify or self._reseek:
+                    messages = self._verified(messages)
                 if messages:
                     last_message = now
                     self._take(messages)
                 if self.batch.due(bronze.flush_rows, bronze.flush_seconds, time.monotonic()):
                     self.flush(wait=False)
+                if now >= self._lag_due:
+                    self._lag_due = now + LAG_EVERY_S
+                    live = now >= self._live_due
+                    if live:
+                        self._live_due = now + LIVE_END_EVERY_S
+                    self._update_lag(live)
                 if idle_exit_s is not None and now - last_message > idle_exit_s:
                     break
             self.flush()
+        except Abandoned as exc:
+            log.warning("%s", exc)
         finally:
+            self.stopping.set()
+            with contextlib.suppress(Abandoned):
+                self.consumer.close()  # hands partitions over (a last flush) while the appender lives
             self._appender.shutdown(wait=True)
-            self.consumer.close()
             self.dlq.flush(10)
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe([self.settings.kafka.trades_topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
 
     def _take(self, messages: list[KafkaMessage]) -> None:
         ingest_time = datetime.now(UTC)
         errors = list(map(KafkaMessage.error, messages))
         if any(errors):
             for error in filter(None, errors):
-                if error.code() != KafkaError._PARTITION_EOF:
+                if error.code() in _OUT_OF_RANGE:
+                    self._verify = True  # checked before the next messages are taken
+                elif error.code() != KafkaError._PARTITION_EOF:
                     self.metrics.errors.labels("consume").inc()
                     log.warning("consume error: %s", error)
             messages = [m for m, error in zip(messages, errors, strict=True) if error is None]
@@ -222,25 +289,23 @@ class BronzeWriter:
         self._commit_group(recorded)
 
     def _append(self, batch: Batch) -> Offsets:
-        """Append ``batch`` (minus what the table already holds) with its offsets; on the append thread."""
+        """Append ``batch`` (minus what the table already holds) with its offsets; on the append thread.
+
+        Storage, catalog or DLQ unavailable: keep the batch and retry until it lands or the writer
+        stops; the commit may have landed before the error, so the table is re-read first."""
         started = time.perf_counter()
-        for attempt in range(MAX_COMMIT_ATTEMPTS):
-            try:
-                recorded, written = self._append_once(batch)
-                break
-            except CommitFailedException as exc:
-                self.recorded = None
-                self.metrics.conflicts.inc()
-                log.info("commit conflict (attempt %d), re-reading the table: %s", attempt + 1, exc)
-            except Exception:
-                # storage/catalog/DLQ unavailable: keep the batch, back off, try again; the commit may
-                # have landed before the error, so re-read what the table holds first
-                self.recorded = None
-                self.metrics.errors.labels("commit").inc()
-                log.exception("bronze append failed; retrying")
-                time.sleep(min(5.0, 0.5 * (attempt + 1)))
-        else:
-            raise RuntimeError(f"bronze append failed {MAX_COMMIT_ATTEMPTS} times; giving up")
+        bronze = self.settings.bronze
+        retrying = until_stopped(
+            "bronze append", log, self.stopping.is_set, bronze.retry_max_s, self.settings.debug
+        )
+        try:
+            recorded, written = retrying(self._append_resolving_conflicts, batch)
+        except Exception as exc:
+            if not self.stopping.is_set():
+                raise
+            raise Abandoned(
+                f"stopping during an outage; batch of {len(batch)} messages left in Kafka"
+            ) from exc
         self.metrics.commit_duration.observe(time.perf_counter() - started)
         if written is not None:
             self.commits += 1
@@ -248,9 +313,30 @@ class BronzeWriter:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: die between table and group commit
         return recorded
 
+    def _append_resolving_conflicts(self, batch: Batch) -> tuple[Offsets, Batch | None]:
+        for attempt in range(MAX_CONFLICTS):
+            try:
+                return self._append_once(batch)
+            except CommitFailedException as exc:
+                self.recorded = None
+                self.metrics.conflicts.inc()
+                log.info("commit conflict (attempt %d), re-reading the table: %s", attempt + 1, exc)
+            except Exception:
+                self.recorded = None  # the commit may have landed: re-read before the next try
+                self.metrics.errors.labels("commit").inc()
+                raise
+        raise RuntimeError(f"{MAX_CONFLICTS} commit conflicts in a row")
+
     def _reread(self) -> Offsets:
         self.table.refresh()
-        self.recorded = table_offsets(self.table)
+        # the resets travel in the same summary as the offsets: the newest one that has them
+        newest = next((x for x in snapshot_summaries(self.table) if OFFSETS_PROPERTY in x), {})
+        self.recorded = recorded_offsets([newest])
+        self.resets = recorded_resets([newest])
+        # a reset found but not yet committed applies to what was just read (unless already in it)
+        for tp, reset in self.pending_resets.items():
+            if self.recorded.get(tp) == reset.old_next:
+                self.recorded[tp] = reset.new_start
         return self.recorded
 
     def _append_once(self, batch: Batch) -> tuple[Offsets, Batch | None]:
@@ -260,8 +346,14 @@ class BronzeWriter:
             return recorded, None  # another writer already holds all of it
         self._dead_letter(pending)
         offsets = merge_offsets(recorded, pending.next_offsets)
-        self.table.append(pending.to_arrow(), snapshot_properties={OFFSETS_PROPERTY: encode_offsets(offsets)})
+        properties = {OFFSETS_PROPERTY: encode_offsets(offsets)}
+        resets = self.resets + list(self.pending_resets.values())
+        if resets:
+            properties[RESETS_PROPERTY] = encode_resets(resets)
+        self.table.append(pending.to_arrow(), snapshot_properties=properties)
         self.recorded = offsets  # the append moved self.table to the snapshot it committed
+        if self.pending_resets:
+            self.resets, self.pending_resets = resets, {}
         self.metrics.rows_written.inc(pending.rows)
         self.metrics.batches.inc()
         newest = pending.newest_event_time()
@@ -274,11 +366,15 @@ class BronzeWriter:
             return
         self._dlq_failures.clear()
         for poison in pending.poison:
+            value, headers = bounded_dead_letter(
+                poison.message.value, poison.reason, STAGE, None,
+                self.settings.kafka.max_message_bytes, poison.origin,
+            )  # fmt: skip
             self.dlq.produce(
                 self.settings.kafka.dlq_topic,
-                value=poison.message.value,
+                value=value,
                 key=poison.message.key,
-                headers=dead_letter_headers(poison.reason, STAGE, origin=poison.origin),
+                headers=headers,
                 on_delivery=self._delivered,
             )
             self.dlq.poll(0)
@@ -290,6 +386,133 @@ class BronzeWriter:
     def _delivered(self, err, _msg) -> None:
         if err is not None:
             self._dlq_failures.append(str(err))
+
+    # ------------------------------------------------------------ a log that went backwards
+
+    def _verified(self, messages: list[KafkaMessage]) -> list[KafkaMessage]:
+        """None of ``messages``: every owned partition is checked, then read again from its position
+        (the first offset not taken, or where a reset log departs from bronze)."""
+        if self._verify:
+            try:
+                self._check_logs()
+                self._verify = False
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("broker not answering yet, checking its log again shortly: %s", one_line(exc))
+                time.sleep(0.5)
+        failed = []
+        for tp, n in self.positions.items():
+            try:
+                self.consumer.seek(TopicPartition(tp[0], tp[1], n))
+            except KafkaException:  # not fetchable yet (a rebalance), or never again (a recreated topic)
+                failed.append(tp)
+        self._reseek = bool(failed)
+        if failed:
+            self._seek_failures += 1
+            time.sleep(0.2)
+        if self._seek_failures >= MAX_SEEK_FAILURES:
+            # the client still holds the deleted topic's partitions: join the group afresh; the
+            # assignment seeks to the table's offsets with the reset applied (see ``_reread``)
+            log.warning("cannot move %s to the offsets bronze resumes from; rejoining the group", failed)
+            self._seek_failures, self._reseek = 0, False
+            self.flush()
+            self.consumer.unsubscribe()
+            self.positions.clear()
+            self._subscribe()
+        elif not failed:
+            self._seek_failures = 0
+        return []
+
+    def _check_logs(self) -> set[tuple[str, int]]:
+        """Compare each owned partition's log with what bronze holds; on a reset, record it (with the
+        next append), count it and read on from where the logs part. Returns the reset partitions."""
+        self.flush()  # the table must be current: the append thread may be committing
+        recorded = self.recorded if self.recorded is not None else self._reread()
+        reset: set[tuple[str, int]] = set()
+        probe = Consumer(consumer_config(self.settings.kafka, f"{self.settings.bronze.consumer_group}-probe"))
+        try:
+            for tp in list(self.positions):
+                n = recorded.get(tp, 0)
+                low, high = probe.get_watermark_offsets(TopicPartition(*tp), timeout=5)
+                # below the log's start (retention removed it) there is nothing to compare with
+                if n <= 0 or (high >= n and (n - 1 < low or self._same(probe, tp, n - 1))):
+                    seen = self._seen_end.get(tp, 0)
+                    if high < seen:  # it went back, but not below bronze: nothing to re-read
+                        self._reset(tp, n, n, high)
+                        reset.add(tp)
+                    continue
+                start = first_divergent(low, min(high, n), lambda o, tp=tp: self._same(probe, tp, o))
+                self._reset(tp, n, start, high)
+                reset.add(tp)
+        finally:
+            probe.close()
+        return reset
+
+    def _reset(self, tp: tuple[str, int], old_next: int, start: int, end: int) -> None:
+        seen = self._seen_end.get(tp)
+        found = Reset(tp[0], tp[1], old_next, start, end, seen, datetime.now(UTC).isoformat())
+        self.pending_resets[tp] = found
+        assert self.recorded is not None
+        self.recorded[tp] = start
+        self.positions[tp] = start
+        self._seen_end[tp] = end
+        self.metrics.resets.inc()
+        if found.lost:
+            self.metrics.reset_lost.inc(found.lost)
+        log.error(
+            "kafka log of %s/%d went backwards: bronze had up to offset %d, the log now ends at %d and "
+            "departs from bronze at %d; reading on from %d (lost before bronze read them: %s; "
+            "the trade-id completeness check refills them)",
+            tp[0], tp[1], old_next, end, start, start, "unknown" if found.lost is None else found.lost,
+        )  # fmt: skip
+
+    def _same(self, probe: Consumer, tp: tuple[str, int], offset: int) -> bool:
+        """Is the message at ``offset`` of the log the one bronze holds there (same Kafka timestamp)?"""
+        probe.assign([TopicPartition(tp[0], tp[1], offset)])
+        message = None
+        for _ in range(20):  # bounded: 20 x 0.5 s
+            got = probe.consume(1, timeout=0.5)
+            if got and got[0].error() is None:
+                message = got[0]
+                break
+        if message is None or message.offset() != offset:
+            raise RuntimeError(f"could not read {tp[0]}/{tp[1]} at offset {offset}")
+        rows = self.table.scan(
+            row_filter=And(
+                EqualTo("kafka_topic", tp[0]),
+                EqualTo("kafka_partition", tp[1]),
+                EqualTo("kafka_offset", offset),
+            ),
+            selected_fields=("kafka_timestamp", "ingest_time"),
+        ).to_arrow()
+        if rows.num_rows == 0:  # bronze holds no row there: only a dead letter can be "the same"
+            return not _is_trade(message.value())
+        newest = rows.sort_by([("ingest_time", "descending")])["kafka_timestamp"][0]
+        return pc.cast(newest, pa.int64()).as_py() // 1000 == message.timestamp()[1]
+
+    def _update_lag(self, live: bool) -> None:
+        """Lag of every owned partition against the table (0 once everything is written), and the
+        highest end offset seen (what a later reset may have lost). With ``live``, the end is asked of
+        the broker rather than taken from the last fetch: a log that now ends below what bronze holds
+        or below what the writer saw (a recreated topic, a broker back with less; a fetch beyond the
+        end may just come back empty) is checked before anything else is taken."""
+        recorded = self.recorded or {}
+        for tp in list(self.positions):
+            try:
+                if live:
+                    _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), timeout=2)
+                else:
+                    _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+            except KafkaException:
+                if live:
+                    break  # the broker is away: do not wait on it once per partition
+                continue
+            if high < 0:
+                continue
+            seen = self._seen_end.get(tp, 0)
+            if live and (high < seen or high < recorded.get(tp, 0)):
+                self._verify = True
+            self._seen_end[tp] = max(high, seen)
+            self.metrics.lag.labels(str(tp[1])).set(max(0, high - recorded.get(tp, 0)))
 
     def _catch_up(self, recorded: Offsets) -> None:
         """If another writer got further on a partition we own, skip ahead instead of re-reading it."""
@@ -326,7 +549,20 @@ def run_writer(
     metrics = BronzeMetrics()
     if serve_metrics:
         metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
-    writer = BronzeWriter(settings, metrics, crash_after_commits)
     stop = stop or threading.Event()
+
+    # storage or catalog not up yet: wait for it (a missing table is the user's to fix: no retry)
+    writer = until_stopped(
+        "bronze writer start", log, stop.is_set, settings.bronze.retry_max_s, settings.debug,
+        retry=tenacity.retry_if_not_exception_type((NoSuchTableError, NoSuchNamespaceError)), sleep=stop.wait,
+    )(BronzeWriter, settings, metrics, crash_after_commits)  # fmt: skip
     writer.run(stop, idle_exit_s=idle_exit_s)
     return writer
+
+
+def _is_trade(value: bytes | None) -> bool:
+    try:
+        Trade.from_wire(value or b"")
+    except (InvalidTrade, ValueError, TypeError):
+        return False
+    return True

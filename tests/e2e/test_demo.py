@@ -42,7 +42,7 @@ def test_demo_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         env.update(to_environment(settings))
         # as for a user: no start date configured, so the stack's own first hour is used
-        env.pop("LAKEHOUSE_ORCHESTRATION__START_DATE")
+        env.pop("LAKEHOUSE_ORCHESTRATION__START_DATE", None)
         # no Coinbase from tests: a closed local port, so `--source auto` falls back at once
         env["LAKEHOUSE_COINBASE__WS_URL"] = f"ws://127.0.0.1:{services.free_port()}"
         init = subprocess.run(

@@ -1,6 +1,6 @@
 """The compose stack checked by real programs, without a Docker engine.
 
-- ``docker-compose config`` (Debian's docker-compose, installed by ``make setup``) parses and
+- ``docker-compose config`` (Debian's docker-compose, installed by ``make setup-test``) parses and
   validates the file with a copy of .env.example plus test secrets;
 - ``promtool check config`` validates the stack's Prometheus config;
 - the SeaweedFS container's own scripts (start with an identities file, create the bucket) run
@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def docker_compose_config(
     """``docker-compose config`` in a project dir that mirrors the repository with the given .env."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose not installed (make setup installs Debian's docker-compose)")
+        pytest.skip("docker-compose not installed (make setup-test installs Debian's docker-compose)")
     for entry in ROOT.iterdir():
         if entry.name not in {".env", ".git", ".venv", ".lakehouse"}:
             (project / entry.name).symlink_to(entry)
@@ -92,6 +94,11 @@ def test_seaweedfs_container_scripts_require_keys_and_create_the_bucket(tmp_path
         "WEED_FILER_PORT": str(ports["filer"]),
         "WEED_S3_PORT": str(ports["s3"]),
         "WEED_METRICS_PORT": str(metrics),
+        # the compose file's security.toml-as-environment
+        "WEED_JWT_SIGNING_KEY": "compose-write-key",
+        "WEED_JWT_SIGNING_READ_KEY": "compose-read-key",
+        "WEED_JWT_FILER_SIGNING_KEY": "compose-write-key",
+        "WEED_JWT_FILER_SIGNING_READ_KEY": "compose-read-key",
     }
     log = (tmp_path / "weed.log").open("w")
     proc = subprocess.Popen(
@@ -137,6 +144,17 @@ def test_seaweedfs_container_scripts_require_keys_and_create_the_bucket(tmp_path
             pafs.S3FileSystem(anonymous=True, endpoint_override=s3, scheme="http").get_file_info(
                 pafs.FileSelector("warehouse")
             )
+
+        # beside S3 nothing answers without credentials; the compose health check's master probe does
+        master, filer, volume = (f"http://127.0.0.1:{ports[n]}" for n in ("master", "filer", "volume"))
+        assert services.http_ok(f"{master}/cluster/healthz")
+        for url, method in [(f"{filer}/buckets/warehouse/", "GET"), (f"{filer}/buckets/warehouse/e", "PUT"),
+                            (f"{master}/dir/assign", "GET"), (f"{master}/submit", "POST"),
+                            (f"{volume}/1,0000000001", "GET"), (f"{volume}/1,0000000001", "PUT")]:  # fmt: skip
+            request = urllib.request.Request(url, data=b"x" if method != "GET" else None, method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code in (401, 404), (url, refused.value.code)
     finally:
         services.stop(proc.pid)
         proc.wait(timeout=15)

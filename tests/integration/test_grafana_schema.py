@@ -19,7 +19,7 @@ TSC_ARGS = ("--noEmit", "--strict", "--skipLibCheck", "--moduleResolution", "bun
 def tsc(tmp_path_factory: pytest.TempPathFactory):
     """Runs tsc over a source in a scratch folder linked to the schema-check node_modules."""
     npm, node = shutil.which("npm"), shutil.which("node")
-    assert npm and node, "npm missing: make setup installs Debian's npm"
+    assert npm and node, "npm missing: make setup-test installs Debian's npm"
     modules = SCHEMA_CHECK / "node_modules"
     if not (modules / "@grafana/schema/package.json").is_file():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SCHEMA_CHECK, check=True, timeout=300)

@@ -107,7 +107,7 @@ def test_sigterm_flushes_everything_and_metrics_are_served(
     assert {p: sorted(ids) for p, ids in found.items()} == {p: fake.trade_ids(p) for p in fake.products}
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="Debian's kcat is installed by `make setup`")
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="Debian's kcat is installed by `make setup-test`")
 def test_auto_falls_back_to_synthetic_and_kcat_reads_the_topic(broker: Broker, tmp_path: Path) -> None:
     nobody = f"ws://127.0.0.1:{free_port()}/"  # nothing listens here: the live feed is unreachable
     settings = ingest_settings(broker, coinbase={"ws_url": nobody, "subscribe_timeout_s": 1.0})

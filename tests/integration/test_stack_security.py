@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from infrastructure import services, supervisor
 from infrastructure.job_metrics import build_registry, push_job_metrics
@@ -154,8 +155,10 @@ def test_seaweedfs_master_filer_and_volume_refuse_requests_without_credentials(t
         answer(f"{master}/dir/lookup?volumeId=1"),
         answer(f"{volume}/1,0000000001"),  # read a needle
         answer(f"{volume}/1,0000000001", "PUT", b"x"),  # write one
+        answer(f"http://{LOOPBACK}:{p.lance}/v1/namespace/%24/list"),  # Lance signs with the S3 keys
+        answer(f"http://{LOOPBACK}:{p.lance}/v1/namespace/evil/create", "POST", b"{}"),
     ]
-    assert [status for status, _ in refused] == [404, 404, 404, 404, 404, 404, 404, 401, 401], refused
+    assert [status for status, _ in refused] == [404] * 7 + [401] * 2 + [403] * 2, refused
 
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # what every gRPC (HTTP/2) client sends first
@@ -222,3 +225,26 @@ def test_generated_credentials_are_private_files(two_stacks) -> None:
         path.name: "0o600" for path in secrets
     }
     assert "LAKEHOUSE_METRICS__PUSHGATEWAY_PASSWORD=" in (root / "credentials.env").read_text()
+
+
+def test_the_embedded_broker_checks_no_credentials_so_only_loopback_protects_it(two_stacks) -> None:
+    """noida-db completes a SASL/PLAIN login whatever the password (and takes clients without one):
+    the embedded stack cannot require Kafka credentials, so its broker binds 127.0.0.1 only (see the
+    listener test above). Should a noida-db release start checking them, this fails: then generate
+    a broker password in `up` like the Pushgateway's."""
+    from confluent_kafka.admin import AdminClient
+
+    from infrastructure.kafka import client_config
+
+    settings = two_stacks[0]
+    anyone = settings.kafka.model_copy(
+        update={
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_username": "nobody",
+            "sasl_password": SecretStr("wrong"),
+        }
+    )
+    topics = AdminClient(client_config(anyone)).list_topics(timeout=10).topics
+    assert "__consumer_offsets" in topics
+    broker = services.url_port(settings.kafka.bootstrap_servers)
+    assert {ip for ip, port in stack_listeners(settings)["kafka"] if port == broker} == {LOOPBACK}

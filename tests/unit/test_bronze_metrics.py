@@ -24,6 +24,8 @@ def test_metric_names_and_freshness() -> None:
         "lakehouse_bronze_commit_duration_seconds_bucket",
         'lakehouse_bronze_consumer_lag_messages{partition="0"} 7.0',
         "lakehouse_bronze_freshness_seconds",
+        "lakehouse_bronze_log_resets_total 0.0",
+        "lakehouse_bronze_reset_lost_messages_total 0.0",
     ):
         assert name in text
     freshness = "lakehouse_bronze_freshness_seconds"

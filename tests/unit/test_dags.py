@@ -40,7 +40,12 @@ def test_hourly_graph_and_interval_timetable(dagbag) -> None:
     from airflow.timetables.interval import CronDataIntervalTimetable
 
     dag = dagbag.dags["crypto_hourly"]
-    assert _edges(dag) == {("silver", "gold"), ("gold", "quality")}
+    assert _edges(dag) == {
+        ("silver", "gold"), ("gold", "quality"), ("silver", "completeness"), ("completeness", "backfill_gaps")
+    }  # fmt: skip
+    trigger = dag.get_task("backfill_gaps")
+    assert trigger.partial_kwargs["trigger_dag_id"] == "crypto_backfill"  # the DAG it starts exists
+    assert trigger.partial_kwargs["skip_when_already_exists"] is True
     assert isinstance(dag.timetable, CronDataIntervalTimetable)  # each run owns a real hour
     assert dag.catchup is True
     assert dag.get_task("quality").retries == 0  # a retry cannot fix bad data
@@ -53,8 +58,9 @@ def test_backfill_graph_and_params(dagbag) -> None:
         ("wait_for_bronze", "silver"),
         ("silver", "gold"),
         ("gold", "quality"),
+        ("silver", "recheck"),
     }
-    assert {"product", "start", "end"} <= set(dag.params.keys())
+    assert {"product", "start", "end", "first_id", "last_id"} <= set(dag.params.keys())
     assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
 
 

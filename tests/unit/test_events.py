@@ -63,7 +63,8 @@ def test_key_keeps_a_product_in_one_partition() -> None:
     [
         ({"price": Decimal(0)}, "non-positive price"),
         ({"size": Decimal("-1")}, "non-positive size"),
-        ({"price": Decimal("NaN")}, "non-positive price"),
+        ({"price": Decimal("NaN")}, "price NaN is not a finite number"),
+        ({"size": Decimal("Infinity")}, "size Infinity is not a finite number"),
         ({"side": "up"}, "unknown side"),
         ({"source": "fax"}, "unknown source"),
         ({"event_time": datetime(2014, 1, 1)}, "timezone-aware"),

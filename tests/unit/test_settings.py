@@ -90,3 +90,14 @@ def test_the_clients_s3_endpoint_wins_over_the_one_the_catalog_hands_out() -> No
     assert merged["s3.endpoint"] == "http://127.0.0.1:8333"  # a host client of the compose stack
     assert merged["s3.access-key-id"] == "v" and merged["s3.remote-signing-enabled"] == "false"
     assert file_io_properties({}, server)["s3.endpoint"] == "http://seaweedfs:8333"
+
+
+def test_list_settings_read_commas_and_json(monkeypatch) -> None:
+    from infrastructure.settings import to_environment
+
+    variable = "LAKEHOUSE_COMPLETENESS__BACKFILL_EXCHANGES"
+    monkeypatch.setenv(variable, "coinbase, binance")
+    settings = Settings(_env_file=None)
+    assert settings.completeness.backfill_exchanges == ("coinbase", "binance")
+    monkeypatch.setenv(variable, to_environment(settings)[variable])  # JSON, as a child process gets it
+    assert Settings(_env_file=None).completeness.backfill_exchanges == ("coinbase", "binance")
