@@ -18,7 +18,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,9 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from confluent_kafka import Consumer, Producer
 
 from infrastructure import services, supervisor
@@ -37,9 +33,9 @@ from infrastructure.catalog import load_catalog
 from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
+from orchestration.local_stack import produce, synthetic_trade
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
 from processing.bronze.writer import FETCH_LIMITS, BronzeWriter, table_offsets
-from tests.fixtures.bronze import produce, synthetic_trade
 
 APPEND_ROWS = 50_000
 

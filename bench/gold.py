@@ -29,9 +29,9 @@ import pyarrow.compute as pc
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.tables import SILVER_TRADES
+from orchestration.local_stack import launch_seaweedfs, settings_for
 from processing.duckdb_engine import connect
 from processing.gold import run_gold
-from tests.fixtures.services import launch_seaweedfs, settings_for
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 BASE_PRICES = (65000.0, 3500.0, 150.0, 0.12)

@@ -32,7 +32,7 @@ from ingestion.metrics import IngestMetrics
 from ingestion.pipeline import Pipeline
 from ingestion.producer import POLL_EVERY, TradeProducer, trade_producer_config
 from ingestion.sources import synthetic_frames
-from tests.fixtures.services import launch_broker
+from orchestration.local_stack import launch_broker
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 FLUSH_TIMEOUT_S = 300

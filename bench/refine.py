@@ -40,12 +40,12 @@ from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
 from infrastructure.tables import BRONZE_TRADES
 from infrastructure.times import Window
+from orchestration.local_stack import launch_seaweedfs, settings_for
 from processing import duckdb_engine
 from processing.gold import run_gold
 from processing.silver.duckdb_runner import run_duckdb
 from processing.silver.result import SilverTables
 from processing.silver.sql import KEY
-from tests.fixtures.services import launch_seaweedfs, settings_for
 
 BRONZE_ARROW = BRONZE_TRADES.schema.as_arrow()
 PRODUCTS = {"BTC-USD": 97_000, "ETH-USD": 3_000, "SOL-USD": 200, "DOGE-USD": 0.35}

@@ -249,9 +249,19 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
             "dashboard_port": services.free_port(),
         },
     }
+    return isolated_settings(values, overrides)
+
+
+def isolated_settings(values: dict, overrides: dict) -> Settings:
+    """Settings from ``values`` with ``overrides`` merged per section, nothing read from ``.env``."""
+    merged = dict(values)
     for key, value in overrides.items():
-        values[key] = {**values[key], **value} if isinstance(value, dict) and key in values else value
-    return Settings(_env_file=None, **values)
+        merged[key] = (
+            {**merged[key], **value}
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
+    return Settings(_env_file=None, **merged)
 
 
 # ---------------------------------------------------------------- credentials

@@ -26,6 +26,7 @@ from infrastructure.settings import Settings
 from infrastructure.watchdog import supervised
 
 SUMMARY_EVERY_S = 5.0
+DRAIN_TIMEOUT_S = 120.0
 HOURLY_RUN_TIMEOUT_S = 900.0  # a catch-up run or two may go first (max_active_runs=1)
 CANDLES_SQL = (
     "SELECT exchange, product_id, candle_start, open, high, low, close, volume, trade_count "
@@ -133,6 +134,17 @@ class Probe:
         self.topic.close()
 
 
+def drain(settings: Settings, probe: Probe) -> None:
+    """Wait (bounded) until bronze records everything now in the trades topic."""
+    from processing.bronze.progress import wait_until_written
+
+    try:
+        wait_until_written(probe.table, settings.kafka, DRAIN_TIMEOUT_S)
+        click.echo("bronze: everything in the topic is written")
+    except TimeoutError as exc:
+        click.echo(f"bronze: not drained after {DRAIN_TIMEOUT_S:.0f} s ({exc})", err=True)
+
+
 def hourly_cycle(settings: Settings) -> bool:
     """Run ``crypto_hourly`` in Airflow for the current hour, follow its tasks, print candles."""
     from datetime import UTC, datetime
@@ -228,7 +240,11 @@ def demo_command(duration: float | None, source: str) -> None:
             if deadline is not None and now >= deadline:
                 break
     finally:
-        for child, proc in reversed(procs):
+        # ingest first, then the writer once it has written what ingest sent (bounded): a demo that
+        # stops leaves nothing in Kafka that bronze does not hold
+        for child, proc in sorted(procs, key=lambda cp: cp[0].name != "ingest"):
+            if child.name == "bronze" and probe is not None and proc.poll() is None:
+                drain(settings, probe)
             services.stop(proc.pid, timeout_s=30)
             proc.wait(timeout=5)
             click.echo(f"{child.name}: stopped")

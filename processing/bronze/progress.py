@@ -15,6 +15,7 @@ from pyiceberg.table import Table
 
 from infrastructure.kafka import consumer_config
 from infrastructure.settings import KafkaSettings, Settings
+from processing.bronze.resets import RESETS_PROPERTY, encode_resets, table_resets
 from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets
 from processing.bronze.writer import table_offsets
 
@@ -30,10 +31,17 @@ def bronze_offsets(settings: Settings) -> Offsets:
 
 
 def offsets_properties(table: Table) -> dict[str, str]:
-    """Snapshot properties that keep the writer's offsets in a commit made by someone else
-    (compaction, expiry): the writer resumes from the newest snapshot that has them."""
+    """Snapshot properties that keep the writer's offsets (and the log resets it recorded, which
+    travel with them) in a commit made by someone else (compaction, expiry): the writer resumes from
+    the newest snapshot that has them."""
     offsets = table_offsets(table)
-    return {OFFSETS_PROPERTY: encode_offsets(offsets)} if offsets else {}
+    if not offsets:
+        return {}
+    resets = table_resets(table)
+    return {
+        OFFSETS_PROPERTY: encode_offsets(offsets),
+        **({RESETS_PROPERTY: encode_resets(resets)} if resets else {}),
+    }
 
 
 class TopicEnds:

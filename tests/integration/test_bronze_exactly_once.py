@@ -14,9 +14,10 @@ from confluent_kafka import Consumer, TopicPartition
 from infrastructure.catalog import load_catalog
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import read_dead_letter_headers
+from orchestration.local_stack import produce, synthetic_trade
 from processing.bronze.writer import table_offsets
 from processing.duckdb_engine import connect
-from tests.fixtures.bronze import BronzeEnv, produce, produce_trades, synthetic_trade
+from tests.fixtures.bronze import BronzeEnv, produce_trades
 
 N_TRADES = 200_000
 # each step that waits for progress first gets a tranche of its own: however fast the writers

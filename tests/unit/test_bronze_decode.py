@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.events import WIRE_FIELDS, format_decimal
+from orchestration.local_stack import synthetic_trade
 from processing.bronze import rows as rows_module
 from processing.bronze.rows import (
     POSITIVE_PLAIN_DECIMAL,
@@ -21,7 +22,6 @@ from processing.bronze.rows import (
     decode_checked,
     decode_columns,
 )
-from tests.fixtures.bronze import synthetic_trade
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOOD = synthetic_trade(7).to_wire()
