@@ -35,6 +35,19 @@ def topic_defs(kafka: KafkaSettings) -> tuple[TopicDef, ...]:
     )
 
 
+def check_broker(kafka: KafkaSettings, timeout_s: float = 5.0) -> None:
+    """Fail fast, once, if no broker answers at ``kafka.bootstrap_servers`` (``ConnectionError``
+    naming it), rather than letting each client retry for its whole timeout."""
+    from confluent_kafka import KafkaException
+
+    try:
+        AdminClient(admin_config(kafka)).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ConnectionError(
+            f"Kafka at {kafka.bootstrap_servers} not reachable within {timeout_s:g} s: {exc.args[0].str()}"
+        ) from None
+
+
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics; return the names created."""
     admin = AdminClient(admin_config(kafka))

@@ -3,13 +3,20 @@
 One place knows how to reach and authenticate to the broker, so a user who turns on SASL or TLS
 (``LAKEHOUSE_KAFKA__SECURITY_PROTOCOL`` and friends) changes settings, not code. Each builder takes
 the role's own options as keyword overrides on top of the connection part.
+
+librdkafka's log lines go to the Python logger :data:`KAFKA_LOGGER` (not straight to stderr), so
+an entry point decides what a person sees: the CLI keeps them out of the terminal unless
+``--debug``, since an unreachable broker makes librdkafka repeat a line per retry.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 from infrastructure.settings import KafkaSettings
+
+KAFKA_LOGGER = "librdkafka"
 
 
 def client_config(kafka: KafkaSettings) -> dict[str, object]:
@@ -34,6 +41,7 @@ def producer_config(kafka: KafkaSettings, **overrides: object) -> dict[str, obje
     """An idempotent producer (no duplicates or reordering on retry) with the pipeline's batching."""
     return {
         **client_config(kafka),
+        **_logged(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": kafka.producer_linger_ms,
@@ -49,6 +57,7 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) ->
     """A consumer in ``group_id`` that commits nothing by itself (callers decide when data is durable)."""
     return {
         **client_config(kafka),
+        **_logged(),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -57,7 +66,12 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: object) ->
 
 
 def admin_config(kafka: KafkaSettings) -> dict[str, object]:
-    return client_config(kafka)
+    return {**client_config(kafka), **_logged()}
+
+
+def _logged() -> dict[str, object]:
+    """librdkafka clients log through :data:`KAFKA_LOGGER`, where the entry point decides what shows."""
+    return {"logger": logging.getLogger(KAFKA_LOGGER)}
 
 
 def java_client_config(kafka: KafkaSettings) -> dict[str, str]:

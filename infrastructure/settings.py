@@ -380,3 +380,35 @@ def env_variables(
         else:
             found.append((f"{prefix}{name.upper()}", info.default, info.description or ""))
     return found
+
+
+def setting_sources(settings: Settings) -> list[tuple[str, str, str]]:
+    """Every variable as (NAME, value, where it came from): ``environment``, ``.env``, the credentials
+    file, or ``default``, by the precedence :func:`load_settings` applies. Secrets are masked."""
+    env_file = read_env_file(Path(".env"))
+    credentials_path = _data_dir_hint() / CREDENTIALS_FILE
+    credentials = read_env_file(credentials_path)
+    secret = {name for name, value in _leaves(settings) if isinstance(value, SecretStr)}
+    effective = to_environment(settings)
+    rows = []
+    for name, _default, _description in env_variables():
+        if name in os.environ:
+            source = "environment"
+        elif name in env_file:
+            source = ".env"
+        elif name in credentials:
+            source = str(credentials_path)
+        else:
+            source = "default"
+        value = effective.get(name, "")
+        rows.append((name, "**********" if name in secret and value else value, source))
+    return rows
+
+
+def _leaves(model: BaseModel, prefix: str = ENV_PREFIX) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        variable = f"{prefix}{name.upper()}"
+        found += _leaves(value, f"{variable}__") if isinstance(value, BaseModel) else [(variable, value)]
+    return found

@@ -97,9 +97,27 @@ def seaweedfs_service(settings: Settings, paths: StackPaths) -> StackService:
         SeaweedPorts.from_settings(settings),
         paths.s3_identities,
         settings.s3.warehouse_bucket,
-        settings.s3.credentials(),
+        _key_pair(settings),
     )
     return StackService(spec, f"S3 {settings.s3.endpoint}  catalog {settings.catalog.uri}")
+
+
+def _pushgateway_auth(settings: Settings) -> tuple[str, str]:
+    """The Pushgateway's (user, password); without a password (``status`` on a folder ``up`` never
+    set up) an empty one, with which the readiness probe cannot pass: a running one reads unhealthy."""
+    metrics = settings.metrics
+    if metrics.pushgateway_password is None:
+        return metrics.pushgateway_username, ""
+    return metrics.pushgateway_auth()
+
+
+def _key_pair(settings: Settings) -> tuple[str, str]:
+    """The S3 key pair; none at all (``status`` on a folder ``up`` never set up) is an empty pair,
+    with which the readiness probe cannot authenticate: a SeaweedFS found running reads unhealthy."""
+    s3 = settings.s3
+    if s3.access_key is None or s3.secret_key is None:
+        return "", ""
+    return s3.credentials()
 
 
 def prometheus_service(settings: Settings, paths: StackPaths) -> StackService | None:
@@ -139,7 +157,7 @@ def pushgateway_service(settings: Settings, paths: StackPaths) -> StackService |
     host, port = settings.stack.host, services.url_port(settings.metrics.pushgateway_url)
     url = f"http://{host}:{port}"
     folder = paths.root / "pushgateway"
-    auth = settings.metrics.pushgateway_auth()
+    auth = _pushgateway_auth(settings)
     spec = ServiceSpec(
         name="pushgateway",
         argv=(binary, f"--web.listen-address={host}:{port}", f"--persistence.file={folder / 'metrics.data'}",
@@ -260,7 +278,18 @@ GENERATED: tuple[tuple[str, str, str, Callable[[], str]], ...] = (
 
 def ensure_credentials(settings: Settings) -> Settings:
     """Settings with every generated secret (S3 key pair, Pushgateway password): the configured one,
-    else the generated file's, else a new one added to ``<data_dir>/credentials.env`` (0600)."""
+    else the generated file's, else a new one added to ``<data_dir>/credentials.env`` (0600).
+    Only ``up`` (and what starts the stack) creates the file."""
+    return _with_credentials(settings, generate=True)
+
+
+def stored_credentials(settings: Settings) -> Settings:
+    """Like :func:`ensure_credentials` but read-only: a secret neither configured nor in the file
+    stays unset. For commands that must not change anything (``status``, ``down``)."""
+    return _with_credentials(settings, generate=False)
+
+
+def _with_credentials(settings: Settings, generate: bool) -> Settings:
     path = StackPaths(settings.data_dir).credentials
     stored = read_env_file(path)
     sections: dict[str, dict[str, SecretStr]] = {}
@@ -269,6 +298,8 @@ def ensure_credentials(settings: Settings) -> Settings:
         if getattr(getattr(settings, section), name) is not None:
             continue
         if not stored.get(variable):
+            if not generate:
+                continue
             stored[variable], added = make(), True
         sections.setdefault(section, {})[name] = SecretStr(stored[variable])
     if added:
@@ -431,7 +462,7 @@ def _start(
 
 def down(settings: Settings, log: Callable[[str], None] = lambda _: None) -> list[str]:
     """Stop the processes ``up`` started (by pid file), newest first; data stays. Returns names stopped."""
-    settings = ensure_credentials(settings)
+    settings = stored_credentials(settings)
     paths = StackPaths(settings.data_dir)
     stopped = []
     for service in reversed(stack_services(settings)):
@@ -445,7 +476,8 @@ def down(settings: Settings, log: Callable[[str], None] = lambda _: None) -> lis
 
 
 def status(settings: Settings) -> list[ServiceState]:
-    settings = ensure_credentials(settings)
+    """Each service's state, read-only: nothing is written (no credentials, no pid files)."""
+    settings = stored_credentials(settings)
     paths = StackPaths(settings.data_dir)
     states = []
     for service in stack_services(settings):

@@ -39,8 +39,11 @@ class BackfillResult:
 Fetch = Callable[..., AsyncIterator[Trade]]
 
 
-def _publish(settings: Settings, product: str, fetch: Fetch) -> tuple[int, int, int]:
-    """Publish what ``fetch`` yields; block until the producer flushed: (published, acked, unsent)."""
+def _publish(
+    settings: Settings, product: str, fetch: Fetch, on_trade: Callable[[Trade], None] | None = None
+) -> tuple[int, int, int]:
+    """Publish what ``fetch`` yields; block until the producer flushed: (published, acked, unsent).
+    ``on_trade`` sees each trade as it is published (e.g. to show progress)."""
     import aiohttp
 
     from infrastructure.bootstrap import ensure_topics
@@ -63,6 +66,8 @@ def _publish(settings: Settings, product: str, fetch: Fetch) -> tuple[int, int, 
 
                 async for trade in fetch(rest, invalid):
                     pipeline.publish_backfill(trade)
+                    if on_trade is not None:
+                        on_trade(trade)
         finally:
             unsent = producer.flush(60)
         return pipeline.counts.backfilled, producer.acked, unsent
@@ -70,11 +75,17 @@ def _publish(settings: Settings, product: str, fetch: Fetch) -> tuple[int, int, 
     return asyncio.run(main())
 
 
-def backfill_range(settings: Settings, product: str, start: datetime, end: datetime) -> BackfillResult:
+def backfill_range(
+    settings: Settings,
+    product: str,
+    start: datetime,
+    end: datetime,
+    on_trade: Callable[[Trade], None] | None = None,
+) -> BackfillResult:
     """Publish ``product``'s trades in ``[start, min(end, now))``; block until the producer flushed."""
     end = min(end, datetime.now(UTC))
     published, acked, unsent = _publish(
-        settings, product, lambda rest, invalid: rest.between(product, start, end, invalid)
+        settings, product, lambda rest, invalid: rest.between(product, start, end, invalid), on_trade
     )
     return BackfillResult(product, start, end, published, acked, unsent)
 

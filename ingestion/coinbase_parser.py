@@ -33,6 +33,14 @@ TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
 MATCH_TYPES = frozenset(("match", "last_match"))
 # control frames that need no action beyond counting them
 CONTROL_TYPES = frozenset(("subscriptions",))
+# Frame types of the Exchange feed's other channels (level2 / level2_batch: snapshot, l2update;
+# ticker / ticker_batch; status; full: received, open, done, change, activate; auctionfeed;
+# rfq_matches). A subscription (or a public capture) may carry them; the pipeline uses none, so
+# they are counted by type and skipped, not dead-lettered: the DLQ is for frames that are broken.
+SKIPPED_TYPES = frozenset(
+    ("snapshot", "l2update", "ticker", "status", "received", "open", "done", "change", "activate",
+     "auction", "rfq_match")
+)  # fmt: skip
 MATCH_FIELDS = ("trade_id", "product_id", "price", "size", "side", "time")
 MATCH_FIELDS_SET = frozenset(MATCH_FIELDS)
 REST_FIELDS = ("trade_id", "price", "size", "side", "time")
@@ -74,6 +82,18 @@ class Control:
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """A well-formed frame of a channel the pipeline does not use, e.g. a level2 update::
+
+    {"type": "l2update", "product_id": "BTC-USD", "changes": [["buy", "10101.80", "0.162567"]],
+     "time": "2019-08-14T20:42:27.265Z"}
+
+    Only its ``type`` (one of :data:`SKIPPED_TYPES`, a bounded set) is kept, for the metric."""
+
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeError:
     """``{"type": "error", "message": "Failed to subscribe", "reason": "BTC-XYZ is not a valid product"}``."""
 
@@ -81,7 +101,7 @@ class ExchangeError:
     reason: str
 
 
-Parsed = Trade | Heartbeat | Control | ExchangeError
+Parsed = Trade | Heartbeat | Control | Skipped | ExchangeError
 
 
 def parse_frame(
@@ -90,8 +110,9 @@ def parse_frame(
     source: Source,
     products: frozenset[str],
     max_bytes: int,
+    exchange: str = EXCHANGE,
 ) -> Parsed:
-    """One WebSocket frame -> a trade, heartbeat, control or error frame.
+    """One WebSocket frame -> a trade, heartbeat, control, skipped or error frame.
 
     A ``match`` (``last_match`` is the same shape, sent once right after subscribing)::
 
@@ -101,7 +122,8 @@ def parse_frame(
          "time": "2014-11-07T08:19:27.028459Z", "product_id": "BTC-USD",
          "size": "5.23512", "price": "400.23", "side": "sell"}
 
-    becomes a ``Trade`` with ``side="buy"`` (the taker). Raises ``InvalidTrade`` for frames that are
+    becomes a ``Trade`` with ``side="buy"`` (the taker), of venue ``exchange`` (Coinbase's, except
+    for synthetic frames, which use this format but are a venue of their own). Raises ``InvalidTrade`` for frames that are
     oversized, not JSON, of an unknown type, missing fields, for a product not configured, or with
     non-positive price or size.
     """
@@ -122,7 +144,7 @@ def parse_frame(
                 pass  # the general path names the field
             else:
                 return Trade(
-                    exchange=EXCHANGE,
+                    exchange=exchange,
                     product_id=match.product_id,
                     trade_id=match.trade_id,
                     price=price,
@@ -146,7 +168,7 @@ def parse_frame(
         sequence = obj.get("sequence")
         if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)):
             raise InvalidTrade(f"sequence must be an integer, got {sequence!r}")
-        return _trade(obj, product, receive_time, sequence, source, raw)
+        return _trade(obj, product, receive_time, sequence, source, raw, exchange)
     if kind == "heartbeat":
         product = obj.get("product_id")
         if not isinstance(product, str) or product not in products:
@@ -155,6 +177,8 @@ def parse_frame(
         if not isinstance(last, int) or isinstance(last, bool):
             raise InvalidTrade(f"heartbeat last_trade_id must be an integer, got {last!r}")
         return Heartbeat(product, last, obj.get("sequence"))
+    if kind in SKIPPED_TYPES:
+        return Skipped(kind)
     if kind in CONTROL_TYPES:
         return Control(kind, obj)
     if kind == "error":
@@ -185,6 +209,7 @@ def _trade(
     sequence: int | None,
     source: Source,
     raw: bytes | str,
+    exchange: str = EXCHANGE,
 ) -> Trade:
     trade_id = obj["trade_id"]
     if not isinstance(trade_id, int) or isinstance(trade_id, bool):
@@ -193,7 +218,7 @@ def _trade(
     if side is None:
         raise InvalidTrade(f"unknown side {obj['side']!r}")
     return Trade(
-        exchange=EXCHANGE,
+        exchange=exchange,
         product_id=product,
         trade_id=trade_id,
         price=parse_decimal(obj["price"], "price"),

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-FRAME_TYPES = ("match", "heartbeat", "subscriptions", "error", "invalid")
+FRAME_TYPES = ("match", "heartbeat", "subscriptions", "skipped", "error", "invalid")
 
 
 class LatencyHistogram:
@@ -97,6 +97,13 @@ class IngestMetrics:
         )
         self.dead_letters = Counter(
             "coinbase_dead_letters_total", "Frames sent to the dead-letter topic", registry=r
+        )
+        # label values come from the parser's fixed SKIPPED_TYPES: bounded cardinality
+        self.skipped = Counter(
+            "coinbase_frames_skipped_total",
+            "Well-formed frames of channels the pipeline does not use (level2, ticker, ...), by type",
+            ["type"],
+            registry=r,
         )
         self.delivery_failures = Counter(
             "coinbase_delivery_failures_total", "Messages the broker did not acknowledge", registry=r

@@ -2,24 +2,57 @@
 
 WebSocket, replay and synthetic frames enter through :meth:`Pipeline.handle`; REST backfill trades
 (already parsed) through :meth:`Pipeline.publish_backfill`. Nothing raised by bad input escapes:
-such frames go to the dead-letter topic with their reason.
+such frames go to the dead-letter topic with their reason. Well-formed frames of channels the
+pipeline does not use (level2, ticker, ...) are counted by type and skipped, not dead-lettered.
+Dead letters are logged at most once per :data:`DEAD_LETTER_LOG_EVERY_S` with how many were not
+logged since, so a file full of bad frames does not flood the terminal (every one is still on the
+DLQ topic and in ``coinbase_dead_letters_total``).
+
+Synthetic frames are in Coinbase's format but their trades are venue ``synthetic``
+(:data:`~ingestion.sources.SYNTHETIC_EXCHANGE`), so they never share a key with real trades.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from infrastructure.settings import Settings
-from ingestion.coinbase_parser import Control, ExchangeError, Heartbeat, parse_frame
+from ingestion.coinbase_parser import EXCHANGE, Control, ExchangeError, Heartbeat, Skipped, parse_frame
 from ingestion.continuity import Continuity, Gap
 from ingestion.dead_letters import named_trade
 from ingestion.events import InvalidTrade, Source, Trade, message_key
 from ingestion.metrics import IngestMetrics
 from ingestion.producer import TradeProducer
+from ingestion.sources import SYNTHETIC_EXCHANGE
 
 log = logging.getLogger(__name__)
+DEAD_LETTER_LOG_EVERY_S = 10.0
+
+
+class EveryInterval:
+    """Lets one event through per ``interval_s`` of ``clock`` and counts the ones held back.
+
+    :meth:`allow` returns None to stay quiet, else how many were held back since the last one let
+    through (0 for the first)."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self.clock = clock
+        self.held_back = 0
+        self._next = float("-inf")
+
+    def allow(self) -> int | None:
+        now = self.clock()
+        if now < self._next:
+            self.held_back += 1
+            return None
+        held, self.held_back = self.held_back, 0
+        self._next = now + self.interval_s
+        return held
 
 
 @dataclass
@@ -28,6 +61,7 @@ class Counts:
     trades: int = 0
     heartbeats: int = 0
     dead_letters: int = 0
+    skipped: int = 0
     gaps: int = 0
     backfilled: int = 0
     duplicates: int = 0
@@ -42,7 +76,12 @@ class Pipeline:
         self.continuity = Continuity()
         self.counts = Counts()
         # resolved once: label lookups are too slow for the per-message path
-        self._keys = {p: message_key("coinbase", p) for p in self.products}
+        self._keys = {
+            (exchange, p): message_key(exchange, p)
+            for exchange in (EXCHANGE, SYNTHETIC_EXCHANGE)
+            for p in self.products
+        }
+        self._dead_letter_log = EveryInterval(DEAD_LETTER_LOG_EVERY_S)
         self._received = metrics.received
         self._trades = metrics.trades
         for product in self.products:
@@ -54,8 +93,9 @@ class Pipeline:
         """Process one frame; return the trade-id gap it reveals (the caller may backfill it)."""
         counts = self.counts
         counts.frames += 1
+        exchange = SYNTHETIC_EXCHANGE if source == "synthetic" else EXCHANGE
         try:
-            parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes)
+            parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes, exchange)
         except InvalidTrade as exc:
             self._received["invalid"] += 1
             return self._refused(raw, str(exc), source)
@@ -68,12 +108,17 @@ class Pipeline:
             if self.continuity.seen(product, parsed.trade_id):
                 self._duplicate(product)
             self._observe_latency((receive_time - parsed.event_time).total_seconds())
-            self._send(parsed.to_wire(), self._keys[product])
+            self._send(parsed.to_wire(), self._keys[exchange, product])
             return None if gap is None else self._gap(gap)
         if type(parsed) is Heartbeat:
             self._received["heartbeat"] += 1
             counts.heartbeats += 1
             return self._gap(self.continuity.observe_heartbeat(parsed.product_id, parsed.last_trade_id))
+        if type(parsed) is Skipped:
+            self._received["skipped"] += 1
+            counts.skipped += 1
+            self.metrics.skipped.labels(type=parsed.type).inc()
+            return None
         if type(parsed) is ExchangeError:
             self._received["error"] += 1
             self.metrics.exchange_errors.inc()
@@ -90,7 +135,7 @@ class Pipeline:
             self._duplicate(trade.product_id)
         self.counts.backfilled += 1
         self.metrics.backfilled.labels(product=trade.product_id).inc()
-        self.producer.send(trade.to_wire(), self._keys.get(trade.product_id) or trade.key)
+        self.producer.send(trade.to_wire(), self._keys.get((trade.exchange, trade.product_id)) or trade.key)
 
     def dead_letter(
         self, raw: bytes | str, reason: str, source: str | None, product: str | None = None
@@ -98,8 +143,12 @@ class Pipeline:
         """``product``: the product a refused trade belongs to, when known (keys the DLQ message)."""
         self.counts.dead_letters += 1
         self.metrics.dead_letters.inc()
-        log.warning("dead-lettered a %s frame: %s", source, reason)
-        key = self._keys.get(product) if product is not None else None
+        held_back = self._dead_letter_log.allow()
+        if held_back is not None:
+            more = f" ({held_back} more dead letters not logged since the last line)" if held_back else ""
+            log.warning("dead-lettered a %s frame: %s%s", source, reason, more)
+        exchange = SYNTHETIC_EXCHANGE if source == "synthetic" else EXCHANGE
+        key = self._keys.get((exchange, product)) if product is not None else None
         self.producer.dead_letter(raw, reason, source, key)
 
     def _refused(self, raw: bytes | str, reason: str, source: Source) -> None:

@@ -72,7 +72,7 @@ class Summary:
     def line(self) -> str:
         c = self.counts
         return (
-            f"source={self.source} frames={c.frames} trades={c.trades} heartbeats={c.heartbeats} "
+            f"source={self.source} frames={c.frames} trades={c.trades} heartbeats={c.heartbeats} skipped={c.skipped} "
             f"dead_letters={c.dead_letters} gaps={c.gaps} backfilled={c.backfilled} "
             f"duplicates={c.duplicates} acked={self.acked} dlq_acked={self.dead_lettered} "
             f"failed={self.failed} unsent={self.unsent} producer_restarts={self.restarts} "

@@ -4,6 +4,18 @@ Both yield raw Coinbase-format frames, so they go through the same parser and pr
 live feed. Generation is pure (a seeded generator); pacing is done by the caller from the
 timestamps yielded alongside each frame.
 
+Synthetic trades are their own venue: the pipeline stamps them ``exchange="synthetic"``
+(:data:`SYNTHETIC_EXCHANGE`, never a real exchange's name), so their silver and gold keys
+``(exchange, product_id, trade_id)`` can never meet a real Coinbase trade's. Across runs, the trade
+ids of a run start at its start time in microseconds since the epoch (:func:`first_trade_id`) and
+are consecutive per product from there (as Coinbase's are, so the continuity checks still apply).
+A later run starts later, so its ids start above every id an earlier run could have reached, as
+long as no run makes more than one trade per product per microsecond of wall time (the producer
+tops out near 10^5 messages per second in all). Chosen over "continue from what the topic or
+bronze holds" because it needs no read of the broker or the lakehouse before the first frame,
+and a wiped topic or a second data folder cannot bring ids back. Ids near 1.8e15 are also far
+from Coinbase's own range (below 1e10), which matters for anyone filtering by id alone.
+
 Replay file format (what ``lakehouse record`` writes): zstd-compressed NDJSON, one object per
 frame, in receive order::
 
@@ -16,7 +28,7 @@ import io
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -42,6 +54,8 @@ INSTRUMENTS = {
 }
 GENERIC = Instrument(100_00, 2, 8, 1.0)
 HEARTBEAT_EVERY_S = 1.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SYNTHETIC_EXCHANGE = "synthetic"  # the venue of synthetic trades: never a real exchange's name
 
 
 def _decimal_text(units: int, decimals: int) -> str:
@@ -58,13 +72,14 @@ def synthetic_frames(
     """Endless ``(exchange time, frame)`` pairs: ``match`` frames at ``rate_per_s`` across all products,
     round-robin, and one ``heartbeat`` per product every second of exchange time.
 
-    Deterministic for a given seed and start: the same run gives the same trades.
+    Deterministic for a given seed and start: the same run gives the same trades. Trade ids start
+    at :func:`first_trade_id` of ``start``, so runs started at different times never share one.
     """
     rng = random.Random(seed)
+    base = first_trade_id(start) - 1
     # per product: [instrument, price in ticks, last trade id]; trade ids are consecutive per product
     state = {
-        p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, rng.randrange(1, 10**8)]
-        for p in products
+        p: [INSTRUMENTS.get(p, GENERIC), INSTRUMENTS.get(p, GENERIC).start_price, base] for p in products
     }
     step = timedelta(seconds=1 / rate_per_s)
     now = start
@@ -115,6 +130,11 @@ def synthetic_frames(
             now += step
 
 
+def first_trade_id(start: datetime) -> int:
+    """The first trade id of a synthetic run started at ``start``: its microseconds since the epoch."""
+    return (start - EPOCH) // timedelta(microseconds=1)
+
+
 def _order_id(rng: random.Random) -> str:
     h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
@@ -160,6 +180,25 @@ def read_recording(path: Path) -> Iterator[tuple[datetime | None, bytes | str, s
                 yield parse_time(obj["receive_time"], "receive_time"), frame, None
             except (orjson.JSONDecodeError, KeyError, TypeError, InvalidTrade) as exc:
                 yield None, line.rstrip(b"\n"), f"replay line {number} malformed: {exc}"
+
+
+def check_recording(path: Path) -> None:
+    """Raise ``ValueError`` naming the file unless its first record is a replay line: a wrong or
+    corrupt file is refused before any service is touched (later bad lines are dead-lettered)."""
+    try:
+        for _received, _frame, reason in read_recording(path):
+            if reason is not None:
+                raise ValueError(f"replay file {path}: {reason}")
+            return
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"replay file {path} is not zstd-compressed NDJSON ({exc})") from None
+    raise ValueError(f"replay file {path} holds no frames")
+
+
+def count_recording(path: Path) -> int:
+    """How many frames a replay file holds (one decompressing pass: the total of a progress bar)."""
+    with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+        return sum(1 for line in io.BufferedReader(reader) if line.strip())
 
 
 def paced_delay(

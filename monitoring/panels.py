@@ -5,7 +5,9 @@ SQL panels are written in Trino SQL against ``iceberg.gold.*`` (the compose stac
 the embedded stack runs them on DuckDB after ``sqlglot`` transpilation (``monitoring.sql``).
 They avoid Grafana's time macros and show the newest data *present* (windows are measured back
 from the table's own newest row), so a stack that stopped ingesting still shows its last hours
-and the same query is testable on fixed test data. ``$product`` is a dashboard variable.
+and the same query is testable on fixed test data. ``$exchange`` and ``$product`` are dashboard
+variables: every market panel shows one venue, so synthetic trades (venue ``synthetic``) are never
+mixed into a real exchange's candles, prices or volumes.
 
 Column conventions of SQL panels (``Panel.columns``, checked by the tests):
 ``stat`` label, value[, ...]; ``timeseries`` time, metric, value (long format, one series per
@@ -254,7 +256,7 @@ MARKET_OVERVIEW = Dashboard(
                 Query(
                     _sql(f"""
                         SELECT product_id, CAST(price AS double) AS price, last_trade_time
-                        FROM {GOLD}.latest_prices ORDER BY product_id"""),
+                        FROM {GOLD}.latest_prices WHERE exchange = '$exchange' ORDER BY product_id"""),
                 ),
             ),
             columns=("product_id", "price", "last_trade_time"),
@@ -312,8 +314,9 @@ MARKET_OVERVIEW = Dashboard(
                         SELECT product_id, CAST(sum(notional) AS double) AS notional,
                             CAST(sum(trade_count) AS bigint) AS trades
                         FROM {GOLD}.ohlcv_1h
-                        WHERE candle_start >= (SELECT max(candle_start) FROM {GOLD}.ohlcv_1h)
-                                              - INTERVAL '23' HOUR
+                        WHERE exchange = '$exchange'
+                          AND candle_start >= (SELECT max(candle_start) FROM {GOLD}.ohlcv_1h
+                                               WHERE exchange = '$exchange') - INTERVAL '23' HOUR
                         GROUP BY product_id ORDER BY product_id"""),
                 ),
             ),
@@ -331,9 +334,9 @@ MARKET_OVERVIEW = Dashboard(
                     _sql(f"""
                         SELECT day_start AS time, product_id AS metric, realized_volatility AS value
                         FROM {GOLD}.daily_metrics
-                        WHERE realized_volatility IS NOT NULL
-                          AND day_start >= (SELECT max(day_start) FROM {GOLD}.daily_metrics)
-                                           - INTERVAL '30' DAY
+                        WHERE exchange = '$exchange' AND realized_volatility IS NOT NULL
+                          AND day_start >= (SELECT max(day_start) FROM {GOLD}.daily_metrics
+                                            WHERE exchange = '$exchange') - INTERVAL '30' DAY
                         ORDER BY 1, 2"""),
                 ),
             ),
@@ -353,8 +356,9 @@ MARKET_OVERVIEW = Dashboard(
                         SELECT candle_start AS time, product_id AS metric,
                             CAST(imbalance_ratio AS double) AS value
                         FROM {GOLD}.orderflow_1m
-                        WHERE candle_start >= (SELECT max(candle_start) FROM {GOLD}.orderflow_1m)
-                                              - INTERVAL '1' HOUR
+                        WHERE exchange = '$exchange'
+                          AND candle_start >= (SELECT max(candle_start) FROM {GOLD}.orderflow_1m
+                                               WHERE exchange = '$exchange') - INTERVAL '1' HOUR
                         ORDER BY 1, 2"""),
                 ),
             ),

@@ -13,7 +13,8 @@ import json
 import logging
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -135,6 +136,23 @@ def compile_offline(settings: Settings) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=_dbt_env(settings), capture_output=True, text=True, check=False)
 
 
+DBT_OUTPUT_KEPT_LINES = 200  # of a streamed run: enough for the failure message, bounded
+
+
+def _run_dbt(args: list[str], env: dict[str, str], on_line: Callable[[str], None] | None) -> tuple[int, str]:
+    """Run dbt; return its exit code and output (streamed through ``on_line`` if given)."""
+    if on_line is None:
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+    kept: deque[str] = deque(maxlen=DBT_OUTPUT_KEPT_LINES)
+    with subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+            kept.append(line)
+    return proc.returncode, "".join(kept)
+
+
 class DbtDocsError(RuntimeError):
     """``dbt docs generate`` failed; the message has dbt's last lines."""
 
@@ -167,10 +185,12 @@ def run_gold(
     full_refresh: bool = False,
     select: str | None = None,
     lookback_hours: int | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> GoldResult:
     """``dbt build`` (models, data tests and unit tests) for the current stack.
 
     Makes sure the source tables exist first (an empty lakehouse builds empty gold tables).
+    ``on_line`` sees each line dbt prints as it prints it (its per-model START / OK lines).
     """
     from infrastructure.bootstrap import ensure_tables
     from infrastructure.catalog import load_catalog
@@ -182,17 +202,15 @@ def run_gold(
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.unlink(missing_ok=True)
     started = time.monotonic()
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    returncode, output = _run_dbt(args, env, on_line)
     seconds = time.monotonic() - started
     if not results_file.is_file():  # dbt stopped before running anything (bad profile, parse error)
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        return GoldResult(
-            settings.engine.query, False, seconds, {}, [f"dbt exited {proc.returncode}: {tail}"]
-        )
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        return GoldResult(settings.engine.query, False, seconds, {}, [f"dbt exited {returncode}: {tail}"])
     statuses, failures = summarize(json.loads(results_file.read_text()))
-    success = proc.returncode == 0 and not failures
+    success = returncode == 0 and not failures
     if not success and not failures:
-        failures = [f"dbt exited {proc.returncode}: " + (proc.stdout + proc.stderr).strip()[-2000:]]
+        failures = [f"dbt exited {returncode}: " + output.strip()[-2000:]]
     result = GoldResult(settings.engine.query, success, seconds, statuses, failures, results_file)
     log.info("%s", result.summary())
     return result
@@ -281,9 +299,11 @@ def gold_job(
     full_refresh: bool = False,
     select: str | None = None,
     lookback_hours: int | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> GoldResult:
     """One gold build pushed as job ``gold``; ``window_end`` is the hour it brings gold up to, if any."""
     return run_and_push(
-        settings, JOB, lambda: run_gold(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours),
+        settings, JOB, lambda: run_gold(settings, full_refresh=full_refresh, select=select,
+                                        lookback_hours=lookback_hours, on_line=on_line),
         GoldResult.metric_counts, window_end, lambda result, registry: _push_market_gauges(settings, result, registry),
     )  # fmt: skip

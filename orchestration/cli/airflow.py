@@ -53,18 +53,18 @@ class JsonObject(click.ParamType):
 )
 @click.option("--wait", "wait_s", type=float, default=None, help="Wait up to this many seconds for the run.")
 def trigger_command(dag_id: str, conf: dict, hour: datetime | None, wait_s: float | None) -> None:
-    """Trigger a DAG run through Airflow's REST API and print its run id."""
-    from infrastructure.settings import load_settings
-    from orchestration.api import AirflowApiError, AirflowClient
+    """Trigger a DAG run through Airflow's REST API and print its run id.
 
-    try:
-        client = AirflowClient.login(load_settings())
-        run_id = client.trigger(dag_id, conf, hour)
-        click.echo(run_id)
-        if wait_s is not None:
-            state = client.wait(dag_id, run_id, wait_s, lambda t: click.echo(f"  tasks: {t}", err=True))
-            click.echo(f"{run_id}: {state}", err=True)
-            if state != "success":
-                raise SystemExit(1)
-    except AirflowApiError as exc:
-        raise click.ClickException(str(exc)) from None
+    An Airflow that is down or answers with an error is reported by the CLI's error boundary, in one
+    line naming its URL (``orchestration/cli/errors.py``)."""
+    from infrastructure.settings import load_settings
+    from orchestration.api import AirflowClient
+
+    client = AirflowClient.login(load_settings())
+    run_id = client.trigger(dag_id, conf, hour)
+    click.echo(run_id)
+    if wait_s is not None:
+        state = client.wait(dag_id, run_id, wait_s, lambda t: click.echo(f"  tasks: {t}", err=True))
+        click.echo(f"{run_id}: {state}", err=True)
+        if state != "success":
+            raise SystemExit(1)

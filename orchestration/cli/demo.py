@@ -2,8 +2,11 @@
 
 Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion (``lakehouse
 ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
-processes, serves the dashboard page (in this process, until the demo ends), prints where to look, then a summary line every few seconds (and, if ingestion fell
-back to synthetic trades, says so) until Ctrl-C (or ``--duration``), and stops its children (the
+processes, serves the dashboard page (in this process, until the demo ends), prints where to look,
+then a summary line every few seconds (and, if ingestion fell back to synthetic trades, says so:
+they are venue ``exchange = 'synthetic'``, with trade ids that start at the run's start time in
+microseconds, so a second demo adds new trades and never mixes with real Coinbase ones) until
+Ctrl-C (or ``--duration``), and stops its children (the
 writer flushes). Then the full cycle: the ``crypto_hourly`` DAG is triggered in Airflow for the
 current hour, its silver, gold and quality tasks are followed to the end (bounded), and candles
 from ``lake.gold.ohlcv_1m`` are printed through ``lakehouse query``'s path. The stack itself keeps running (``lakehouse down`` stops it).
@@ -27,8 +30,8 @@ SUMMARY_EVERY_S = 5.0
 DRAIN_TIMEOUT_S = 120.0
 HOURLY_RUN_TIMEOUT_S = 900.0  # a catch-up run or two may go first (max_active_runs=1)
 CANDLES_SQL = (
-    "SELECT product_id, candle_start, open, high, low, close, volume, trade_count "
-    "FROM lake.gold.ohlcv_1m ORDER BY candle_start DESC, product_id LIMIT 12"
+    "SELECT exchange, product_id, candle_start, open, high, low, close, volume, trade_count "
+    "FROM lake.gold.ohlcv_1m ORDER BY candle_start DESC, exchange, product_id LIMIT 12"
 )
 
 

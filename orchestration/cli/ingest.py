@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,6 +14,13 @@ import click
 from orchestration.cli.params import UTC_TIME, window_option_pair
 
 SOURCES = ("coinbase", "replay", "synthetic", "auto")
+
+
+def progress_bar(**options):
+    """A progress bar on stderr, shown only on a terminal (logs and pipes get the summary line only)."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, disable=None, dynamic_ncols=True, **options)
 
 
 def _logging() -> None:
@@ -53,16 +60,21 @@ def ingest(
     debug: bool,
 ) -> None:
     """Publish normalized trades to Kafka (dead letters to the DLQ topic) until stopped or bounded."""
-    from confluent_kafka import KafkaException
-
     from infrastructure.settings import get_settings
+    from ingestion.metrics import IngestMetrics
     from ingestion.runner import Ingestor, RunOptions
+    from ingestion.sources import check_recording, count_recording
 
     _logging()
     if source == "replay" and replay_file is None:
         raise click.UsageError("--source replay needs --file PATH")
     if rate is not None and rate <= 0:
         raise click.BadParameter("must be > 0", param_hint="--rate")
+    if replay_file is not None:
+        try:
+            check_recording(replay_file)
+        except ValueError as exc:
+            raise click.ClickException(f"{exc}: record one with `lakehouse record --output FILE`") from None
     options = RunOptions(
         source=source,  # type: ignore[arg-type]
         replay_file=replay_file,
@@ -76,13 +88,30 @@ def ingest(
     settings = get_settings()
     if debug:
         settings = settings.model_copy(update={"debug": True})
-    try:
-        summary = asyncio.run(Ingestor(settings, echo=lambda m: click.echo(m, err=True)).run(options))
-    except KafkaException as exc:
-        raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from None
+    # a broker that is not up yet is waited for (the runner's capped backoff, one line per attempt)
+    metrics = IngestMetrics()
+    ingestor = Ingestor(settings, metrics, echo=lambda m: click.echo(m, err=True))
+    if replay_file is None:
+        summary = asyncio.run(ingestor.run(options))
+    else:
+        summary = asyncio.run(_with_progress(ingestor, options, metrics, count_recording(replay_file)))
     click.echo(summary.line())
     if summary.unsent or summary.failed:
         sys.exit(1)
+
+
+async def _with_progress(ingestor, options, metrics, total: int):
+    """Run the replay with a bar of frames handled (parsed or dead-lettered) out of the file's."""
+    from ingestion.runner import TICK_S
+
+    with progress_bar(total=total, unit="frame", desc="replay") as bar:
+        run = asyncio.ensure_future(ingestor.run(options))
+        while not run.done():
+            await asyncio.wait({run}, timeout=TICK_S)
+            dead = metrics.registry.get_sample_value("coinbase_dead_letters_total") or 0
+            handled = sum(metrics.received.values()) + int(dead)
+            bar.update(min(handled, total) - bar.n)
+        return run.result()
 
 
 @click.command("record")
@@ -136,6 +165,7 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
 @click.option("--end", type=UTC_TIME, required=True, help="exclusive")
 def backfill(product: str, start: datetime, end: datetime) -> None:
     """Publish a product's trades in [start, end) from the REST API, with source=backfill."""
+    from infrastructure.bootstrap import check_broker
     from infrastructure.settings import get_settings
     from ingestion.backfill import backfill_range
 
@@ -145,7 +175,17 @@ def backfill(product: str, start: datetime, end: datetime) -> None:
     if product not in settings.products:
         raise click.BadParameter(f"{product} is not in settings.products {settings.products}")
     window_option_pair(start, end)
-    result = backfill_range(settings, product, start, end)
+    check_broker(settings.kafka)
+    # REST pages come newest first: progress is the share of the range covered, from its end back
+    upto = min(end, datetime.now(UTC))
+    span = max((upto - start).total_seconds(), 1e-6)
+    with progress_bar(total=round(span), unit="s", desc=f"backfill {product}") as bar:
+
+        def on_trade(trade) -> None:
+            bar.update(max(0, round((upto - trade.event_time).total_seconds()) - bar.n))
+
+        result = backfill_range(settings, product, start, end, on_trade)
+        bar.update(bar.total - bar.n)
     click.echo(
         f"backfilled {product}: published={result.published} acked={result.acked} unsent={result.unsent}"
     )

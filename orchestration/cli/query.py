@@ -25,11 +25,24 @@ from orchestration.cli.params import UTC_TIME
     default=None,
     help="Read --table as of this ISO 8601 time (UTC unless it has an offset), e.g. 2026-11-22T10:00:00.",
 )
-@click.option("--max-rows", type=int, default=40, show_default=True)
+@click.option("--max-rows", type=int, default=40, show_default=True, help="table format: rows shown")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="csv / json: every row, decimals and times as exact text (json: one array of objects).",
+)
 def query_command(
-    sql: str, table: str | None, as_of_snapshot: int | None, as_of: datetime | None, max_rows: int
+    sql: str,
+    table: str | None,
+    as_of_snapshot: int | None,
+    as_of: datetime | None,
+    max_rows: int,
+    output: str,
 ) -> None:
-    """Run SQL against the lakehouse with DuckDB and print the result as a table."""
+    """Run SQL against the lakehouse with DuckDB and print the result (a table, CSV or JSON)."""
     from infrastructure.settings import load_settings
     from processing.query import run_query
 
@@ -40,8 +53,40 @@ def query_command(
     if table is not None and not table.partition(".")[2]:
         raise click.BadParameter(f"expected namespace.table, got {table!r}", param_hint="--table")
     relation = run_query(load_settings(), sql, table, as_of_snapshot, as_of)
-    if relation is not None:
+    if relation is None:
+        return
+    if output == "table":
         relation.show(max_rows=max_rows, max_width=200)
+        return
+    columns, rows = relation.columns, relation.fetchall()
+    if output == "csv":
+        import csv
+        import io
+
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_text(v) for v in row] for row in rows])
+        click.echo(text.getvalue(), nl=False)
+    else:
+        import json
+
+        click.echo(json.dumps([dict(zip(columns, map(_json, row), strict=True)) for row in rows], indent=1))
+
+
+def _text(value: object) -> object:
+    """Decimals as written (no float on the way), times in ISO 8601, NULL as empty."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _json(value: object) -> object:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)  # exact: JSON numbers would be read back as floats
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @click.command("snapshots")

@@ -41,6 +41,8 @@ def silver_command(start: datetime, end: datetime, engine: str | None) -> None:
     except SparkUnavailable as exc:
         raise click.ClickException(f"the Spark engine needs the compose stack: {exc}") from None
     click.echo(result.summary())
+    for line in result.steps():
+        click.echo(line)
 
 
 @click.command("completeness")
@@ -70,12 +72,16 @@ def completeness_command(start: datetime, end: datetime) -> None:
     default=None,
     help="Late-data lookback of the 1m models (default: the project's var, 3).",
 )
-def gold_command(full_refresh: bool, select: str | None, lookback_hours: int | None) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Stream dbt's lines (one START / OK per model and test).")
+def gold_command(full_refresh: bool, select: str | None, lookback_hours: int | None, verbose: bool) -> None:
     """Build gold (dbt models + tests) for the current stack (settings: engine.query)."""
     from infrastructure.settings import get_settings
     from processing.gold import gold_job
 
-    result = gold_job(get_settings(), full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
+    result = gold_job(
+        get_settings(), full_refresh=full_refresh, select=select, lookback_hours=lookback_hours,
+        on_line=click.echo if verbose else None,
+    )  # fmt: skip
     click.echo(result.summary())
     if not result.success:
         raise SystemExit(1)

@@ -56,10 +56,11 @@ def _print_status() -> bool:
 @click.command("init")
 def init_command() -> None:
     """Create the Kafka topics, namespaces and Iceberg tables that are missing (idempotent)."""
-    from infrastructure.bootstrap import ensure_tables, ensure_topics
+    from infrastructure.bootstrap import check_broker, ensure_tables, ensure_topics
     from infrastructure.catalog import load_catalog
 
     settings = load_settings()
+    check_broker(settings.kafka)
     topics = ensure_topics(settings.kafka)
     tables = ensure_tables(load_catalog(settings))
     click.echo(f"topics created: {', '.join(topics)}" if topics else "topics: nothing to create")
@@ -67,6 +68,17 @@ def init_command() -> None:
 
 
 @click.command("settings")
-def settings_command() -> None:
-    """Print the effective settings (secrets masked)."""
-    click.echo(load_settings().model_dump_json(indent=2))
+@click.option("--sources", is_flag=True, help="One line per variable: its value and where it came from.")
+def settings_command(sources: bool) -> None:
+    """Print the effective settings (secrets masked); with --sources, where each value came from
+    (environment, .env, the credentials file, or default)."""
+    from infrastructure.settings import setting_sources
+
+    settings = load_settings()
+    if not sources:
+        click.echo(settings.model_dump_json(indent=2))
+        return
+    rows = setting_sources(settings)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value:<40}  {source}")

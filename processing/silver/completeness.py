@@ -33,8 +33,9 @@ STATUSES = (OPEN, FILLED, DEAD_LETTERED)
 
 
 def venue(alias: str) -> str:
-    """The sequence a trade id belongs to. Synthetic trades carry the exchange they imitate but
-    number their own ids: checked (and never backfilled) as a venue of their own."""
+    """The sequence a trade id belongs to. Synthetic trades are venue ``synthetic`` (rows written
+    before that carried the exchange they imitate, with source ``synthetic``) and number their own
+    ids: checked (and never backfilled) as a venue of their own."""
     return f"CASE WHEN {alias}.source = 'synthetic' THEN 'synthetic' ELSE {alias}.exchange END"
 
 

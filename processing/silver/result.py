@@ -107,6 +107,18 @@ class SilverResult:
         values["end"] = datetime.fromisoformat(values["end"])
         return cls(**values)
 
+    def steps(self) -> list[str]:
+        """The counts step by step, in the order the SQL runs (``processing/silver/sql.py``)."""
+        valid = self.bronze_rows - self.rejected
+        keys = valid - self.duplicates
+        return [
+            f"  1 read        {self.bronze_rows} bronze rows ingested in the window",
+            f"  2 validate    {valid} valid, {self.rejected} rejected ({self.rejected_new} new to trades_rejected)",
+            f"  3 deduplicate {keys} keys ({self.duplicates} copies of a trade dropped)",
+            f"  4 merge       {self.inserted} inserted, {self.replaced} replaced, {self.unchanged} unchanged"
+            f" (commit {self.commit_s:.2f} s)",
+        ]
+
     def summary(self) -> str:
         return (
             f"silver [{self.start.isoformat()}, {self.end.isoformat()}) with {self.engine}: "

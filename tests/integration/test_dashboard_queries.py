@@ -84,3 +84,12 @@ def test_candles_follow_the_product_variable(gold_con, variable_values_by_name) 
         for product in variable_values_by_name["product"]
     }
     assert closes["BTC-USD"] > 1000 > 1 > closes["DOGE-USD"]
+
+
+@pytest.mark.parametrize("panel", [p for p in SQL_PANELS if "$exchange" in p.queries[0].expr],
+                         ids=lambda p: p.key)  # fmt: skip
+def test_market_panels_show_one_venue(gold_con, variable_values_by_name, panel: Panel) -> None:
+    values = {name: found[0] for name, found in variable_values_by_name.items()}
+    assert sql_data(gold_con, panel, values)["rows"]
+    # the gold fixture holds coinbase trades only: another venue (synthetic) draws nothing of them
+    assert sql_data(gold_con, panel, values | {"exchange": "synthetic"})["rows"] == []

@@ -131,8 +131,9 @@ def test_auto_falls_back_to_synthetic_and_kcat_reads_the_topic(broker: Broker, t
     for line in lines:
         key, value = line.split("\t", 1)
         obj = orjson.loads(value)
-        assert key == f"coinbase:{obj['product_id']}"
-        assert obj["source"] == "synthetic"  # fake data is never mistaken for real data
+        # fake data is never mistaken for real data: its own venue, in the key and the trade
+        assert key == f"synthetic:{obj['product_id']}" and obj["exchange"] == "synthetic"
+        assert obj["source"] == "synthetic"
         assert isinstance(obj["price"], str) and isinstance(obj["size"], str)
 
 

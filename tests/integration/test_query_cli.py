@@ -55,5 +55,11 @@ def test_query_snapshots_and_time_travel(broker, seaweedfs) -> None:
     listed = run("snapshots", name)
     assert str(first.snapshot_id) in listed and "note = first" in listed and "append" in listed
 
+    money = "SELECT CAST('0.100000000000000001' AS DECIMAL(38, 18)) AS price, 2 AS n, NULL AS none"
+    assert run("query", "--format", "csv", money) == "price,n,none\n0.100000000000000001,2,\n"
+    assert run("query", "--format", "json", money).split() == (
+        ["[", "{", '"price":', '"0.100000000000000001",', '"n":', "2,", '"none":', "null", "}", "]"]
+    )
+
     refused = runner.invoke(cli, ["query", "--as-of-snapshot", "1", "SELECT 1"])
     assert refused.exit_code != 0 and "--table" in refused.output

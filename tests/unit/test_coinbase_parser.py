@@ -13,6 +13,7 @@ from ingestion.coinbase_parser import (
     Control,
     ExchangeError,
     Heartbeat,
+    Skipped,
     parse_frame,
     parse_rest_trade,
 )
@@ -84,6 +85,30 @@ def test_subscriptions_and_error_frames() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("snapshot.json", "snapshot"), ("l2update.json", "l2update"), ("ticker.json", "ticker")],
+)
+def test_frames_of_channels_not_used_are_skipped_not_refused(name: str, kind: str) -> None:
+    # a ticker carries trade_id/price/side/time like a match: it must not become a trade
+    assert parse(frame(name)) == Skipped(kind)
+
+
+def test_a_level2_and_ticker_subscription_is_a_control_frame() -> None:
+    sub = parse(frame("subscriptions_level2_ticker.json"))
+    assert isinstance(sub, Control)
+    assert [c["name"] for c in sub.payload["channels"]] == ["level2", "ticker", "matches"]
+
+
+def test_synthetic_frames_are_their_own_venue() -> None:
+    trade = parse_frame(frame("match.json"), RECEIVED, "synthetic", PRODUCTS, 64 * 1024, "synthetic")
+    assert (trade.exchange, trade.trade_id) == ("synthetic", 10)
+    # the slow path (a frame the typed decoder refuses, e.g. a zoneless time) keeps the venue too
+    slow = parse_frame(_match(time="2014-11-07T08:19:27.028459+00:00"), RECEIVED, "synthetic",
+                       PRODUCTS, 64 * 1024, "synthetic")  # fmt: skip
+    assert slow.exchange == "synthetic"
+
+
 def test_source_is_kept() -> None:
     assert parse(frame("match.json"), "synthetic").source == "synthetic"
     assert parse(frame("match.json"), "replay").source == "replay"
@@ -100,7 +125,8 @@ def _match(**changes: object) -> bytes:
     [
         (b"not json at all", "not JSON"),
         (b"[1, 2]", "expected a JSON object"),
-        (b'{"type": "ticker", "product_id": "BTC-USD"}', "unknown frame type 'ticker'"),
+        (b'{"type": "tickers", "product_id": "BTC-USD"}', "unknown frame type 'tickers'"),
+        (b'{"product_id": "BTC-USD", "price": "1"}', "unknown frame type None"),
         (_match(price=...), "match missing fields: price"),
         (_match(price="0"), "non-positive price"),
         (_match(size="-1.5"), "non-positive size"),

@@ -12,7 +12,7 @@ import zstandard
 
 from ingestion.coinbase_parser import Heartbeat, parse_frame
 from ingestion.events import Trade
-from ingestion.sources import RecordingWriter, paced_delay, read_recording, synthetic_frames
+from ingestion.sources import RecordingWriter, first_trade_id, paced_delay, read_recording, synthetic_frames
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 PRODUCTS = ("BTC-USD", "DOGE-USD")
@@ -47,6 +47,16 @@ def test_synthetic_frames_parse_as_coinbase_frames() -> None:
             last[p.product_id] = p.trade_id
         elif isinstance(p, Heartbeat) and p.product_id in last:
             assert p.last_trade_id == last[p.product_id]
+
+
+def test_synthetic_trade_ids_start_at_the_run_start_in_microseconds() -> None:
+    later = START + timedelta(seconds=1)
+    first = [orjson.loads(f) for _, f in itertools.islice(synthetic_frames(PRODUCTS, 1, START, 100.0), 400)]
+    second = [orjson.loads(f) for _, f in itertools.islice(synthetic_frames(PRODUCTS, 1, later, 100.0), 4)]
+    ids = [f["trade_id"] for f in first if f["type"] == "match"]
+    assert min(ids) == first_trade_id(START) == 1_714_521_600_000_000
+    # the same seed a second later: every id above every id of the first run (~200 per product)
+    assert min(f["trade_id"] for f in second if f["type"] == "match") > max(ids)
 
 
 def test_synthetic_times_follow_the_rate() -> None:
