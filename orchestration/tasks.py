@@ -78,30 +78,19 @@ def quality(pipeline: str, start: datetime | str, end: datetime | str) -> dict:
     return {"success": True, "results_file": str(result.results_file)}
 
 
-def maintain(identifier: str) -> dict:
+def maintained_tables() -> list[str]:
     from infrastructure.catalog import load_catalog
-    from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets
-    from processing.bronze.writer import table_offsets
-    from processing.maintenance import run_maintenance
+    from processing.maintenance import maintained_tables as tables
 
-    settings = get_settings()
-    table = load_catalog(settings).load_table(identifier)
+    return tables(load_catalog(get_settings()))
 
-    def carry_offsets(t) -> dict[str, str]:
-        # the bronze writer finds its offsets in the newest snapshot that has them: keep them there
-        offsets = table_offsets(t)
-        return {OFFSETS_PROPERTY: encode_offsets(offsets)} if offsets else {}
 
-    job = f"maintenance_{identifier.replace('.', '_')}"
-    result = run_and_push(
-        settings, job, lambda: run_maintenance(table, settings.s3, settings.maintenance, snapshot_properties=carry_offsets),
-        lambda r: {"files_before": r["compaction"].files_before, "files_after": r["compaction"].files_after,
-                   "snapshots_before": r["expiry"].snapshots_before, "snapshots_after": r["expiry"].snapshots_after,
-                   "orphans_deleted": len(r["orphans"].orphans_deleted)},
-    )  # fmt: skip
-    for step, outcome in result.items():
-        log.info("%s %s: %s", identifier, step, outcome)
-    return {step: summary(outcome) for step, outcome in result.items()}
+def maintain(identifier: str, now: datetime | str) -> dict:
+    from processing.maintenance import run_hourly
+
+    result = run_hourly(get_settings(), identifier, as_utc(now))
+    log.info("%s hour %s: %s", identifier, result.hour, result)
+    return summary(result)
 
 
 def backfill(product: str, start: str, end: str) -> dict:

@@ -42,6 +42,7 @@ from processing.bronze.rows import (
     merge_offsets,
     recorded_offsets,
 )
+from processing.maintenance import StreamingRetention
 
 log = logging.getLogger(__name__)
 STAGE = "bronze"
@@ -91,8 +92,11 @@ class BronzeWriter:
         settings: Settings,
         metrics: BronzeMetrics | None = None,
         crash_after_commits: int | None = None,
+        retention: StreamingRetention | None = None,
     ) -> None:
         self.settings = settings
+        # tags each closed hour and expires old snapshots within its appends (bounded commit cost)
+        self.retention = retention or StreamingRetention(settings.maintenance)
         self.metrics = metrics or BronzeMetrics()
         self.crash_after_commits = crash_after_commits
         self.commits = 0
@@ -250,6 +254,7 @@ class BronzeWriter:
         self.metrics.commit_duration.observe(time.perf_counter() - started)
         if written is not None:
             self.commits += 1
+            self.metrics.table_snapshots.set(len(self.table.snapshots()))
             if self.crash_after_commits is not None and self.commits >= self.crash_after_commits:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: die between table and group commit
         return recorded
@@ -266,7 +271,8 @@ class BronzeWriter:
             return recorded, None  # another writer already holds all of it
         self._dead_letter(pending)
         offsets = merge_offsets(recorded, pending.next_offsets)
-        self.table.append(pending.to_arrow(), snapshot_properties={OFFSETS_PROPERTY: encode_offsets(offsets)})
+        # the append, plus the hour's tag and snapshot expiry when due, in one commit
+        self.retention.append(self.table, pending.to_arrow(), {OFFSETS_PROPERTY: encode_offsets(offsets)})
         self.recorded = offsets  # the append moved self.table to the snapshot it committed
         self.metrics.rows_written.inc(pending.rows)
         self.metrics.batches.inc()
