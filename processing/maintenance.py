@@ -196,6 +196,30 @@ def tags_to_remove(names: Iterable[str], now: datetime, retention: timedelta) ->
     return sorted(n for n in names if (h := tag_hour(n)) is not None and h + HOUR < now - retention)
 
 
+def snapshot_as_of(points: Iterable[tuple[int, int]], when: datetime) -> int | None:
+    """The snapshot (id, timestamp_ms) that was current at ``when``: the newest at or before it."""
+    cutoff = int(when.timestamp() * 1000)
+    before = [p for p in points if p[1] <= cutoff]
+    return max(before, key=lambda p: p[1])[0] if before else None
+
+
+def time_travel_points(table: Table) -> list[tuple[int, int]]:
+    """The snapshots time travel may land on: main's retained history and our hourly tags.
+
+    Expiry trims the snapshot log (Iceberg's rule: it must be an unbroken history), so an engine
+    resolving a time through it (DuckDB) cannot see the hourly tags; resolving here can. Other
+    branches' snapshots (an audit branch not yet published) are never a point of main's past."""
+    points, snapshot = {}, table.current_snapshot()
+    while snapshot is not None:
+        points[snapshot.snapshot_id] = snapshot.timestamp_ms
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    for name, ref in table.metadata.refs.items():
+        if tag_hour(name) is not None and (tagged := table.snapshot_by_id(ref.snapshot_id)) is not None:
+            points[tagged.snapshot_id] = tagged.timestamp_ms
+    return sorted(points.items(), key=lambda p: p[1])
+
+
 def gc_allowed(table: Table) -> tuple[bool, str]:
     if table.properties.get("gc.enabled", "true").lower() == "false":
         return False, "gc.enabled=false on this table (the catalog's garbage collector owns file deletion)"
@@ -206,8 +230,9 @@ def gc_allowed(table: Table) -> tuple[bool, str]:
 
 
 def ensure_properties(table: Table, wanted: dict[str, str] = MANIFEST_MERGE) -> bool:
-    """Set the properties that differ (tables created before the contract had them); True if any did."""
-    missing = {k: v for k, v in wanted.items() if table.properties.get(k) != v}
+    """Set the properties a table lacks (created before the contract had them); a value an operator
+    set is kept. True if any was set."""
+    missing = {k: v for k, v in wanted.items() if k not in table.properties}
     if missing:
         with table.transaction() as tx:
             tx.set_properties(missing)

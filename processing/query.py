@@ -28,6 +28,22 @@ def time_travel_view(table: str, snapshot_id: int | None, as_of: datetime | None
     ]
 
 
+def resolve_as_of(settings, table: str, when: datetime) -> int:
+    """The snapshot ``table`` had at ``when``: retained history or an hourly tag (docs/maintenance.md)."""
+    from infrastructure.catalog import load_catalog
+    from processing.maintenance import snapshot_as_of, time_travel_points
+
+    points = time_travel_points(load_catalog(settings).load_table(table))
+    found = snapshot_as_of(points, when)
+    if found is None:
+        oldest = datetime.fromtimestamp(points[0][1] / 1000, UTC).isoformat() if points else "none"
+        raise click.BadParameter(
+            f"{when.isoformat()} is before the oldest point time travel reaches ({oldest})",
+            param_hint="--as-of",
+        )
+    return found
+
+
 def parse_as_of(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
@@ -58,10 +74,12 @@ def query_command(
         raise click.UsageError("--as-of-snapshot / --as-of need --table (e.g. --table bronze.trades)")
     if as_of_snapshot is not None and as_of is not None:
         raise click.UsageError("give either --as-of-snapshot or --as-of, not both")
-    con = connect(load_settings())
+    settings = load_settings()
+    con = connect(settings)
     if table is not None and (as_of_snapshot is not None or as_of is not None):
-        when = parse_as_of(as_of) if as_of is not None else None
-        for statement in time_travel_view(table, as_of_snapshot, when):
+        if as_of is not None:  # to a snapshot id here: DuckDB's own lookup misses the hourly tags
+            as_of_snapshot = resolve_as_of(settings, table, parse_as_of(as_of))
+        for statement in time_travel_view(table, as_of_snapshot, None):
             con.execute(statement)
     relation = con.sql(sql)
     if relation is not None:
