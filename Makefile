@@ -47,6 +47,10 @@ demo: setup ## Stack + Airflow up, ingestion + bronze writer (live summary until
 bench-bronze: setup ## Benchmark Kafka -> bronze against raw consume and raw append baselines (own stack)
 	$(PY) bench/bronze.py $(BENCH_ARGS)
 
+.PHONY: bench-soak
+bench-soak: setup ## Soak: simulated hours of 5-second bronze commits + hourly maintenance (own stack; BENCH_ARGS="--hours 24")
+	$(PY) bench/soak.py $(BENCH_ARGS)
+
 ##@ Cluster stack (docker compose)
 
 COMPOSE ?= docker compose

@@ -117,6 +117,20 @@ def bytes_under(filesystem: pafs.S3FileSystem, location: str) -> int:
     return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
 
 
+def soak_line(hours: list[dict], all_commits: list[float]) -> str:
+    fresh = percentile(all_commits[:FRESH_COMMITS], 0.95)
+    first, last = hours[0], hours[-1]
+    query_first, query_last = first["dash"] + first["count"], last["dash"] + last["count"]
+    return (
+        f"hours={len(hours)} commits={len(all_commits)} "
+        f"commit_p95_ratio={last['p95'] / first['p95']:.2f} commit_p95_vs_fresh={last['p95'] / fresh:.2f} "
+        f"query_ratio={query_last / query_first:.2f} "
+        f"snapshots_max={max(h['stats'].snapshots for h in hours)} "
+        f"files_max={max(h['stats'].data_files for h in hours)} "
+        f"maintenance_max_s={max(h['maint'] for h in hours):.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,17 +202,10 @@ def main() -> None:
                   f"{count_s:>7.3f}  {stats.snapshots:>9} {stats.manifests:>9} {stats.data_files:>5} "
                   f"{stats.metadata_bytes / 1024:>11.0f} {row['bytes'] / 2**20:>8.1f} {maintenance_s:>7.2f} "
                   f"{time.perf_counter() - wall:>7.1f}  {steps}", flush=True)  # fmt: skip
-        fresh = percentile(all_commits[:FRESH_COMMITS], 0.95)
-        first, last = hours[0], hours[-1]
-        query_first, query_last = first["dash"] + first["count"], last["dash"] + last["count"]
-        print(
-            f"soak: hours={args.hours} commits={len(all_commits)} "
-            f"commit_p95_ratio={last['p95'] / first['p95']:.2f} commit_p95_vs_fresh={last['p95'] / fresh:.2f} "
-            f"query_ratio={query_last / query_first:.2f} "
-            f"snapshots_max={max(h['stats'].snapshots for h in hours)} "
-            f"files_max={max(h['stats'].data_files for h in hours)} "
-            f"maintenance_max_s={max(h['maint'] for h in hours):.1f}"
-        )
+            # the same figures so far, so a run cut short still reports its trend
+            fresh_ms = percentile(all_commits[:FRESH_COMMITS], 0.95) * 1e3
+            print(f"   so far (fresh p95 {fresh_ms:.0f} ms): {soak_line(hours, all_commits)}", flush=True)
+        print("soak: " + soak_line(hours, all_commits))
     finally:
         supervisor.down(settings)
 
