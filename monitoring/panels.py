@@ -308,7 +308,9 @@ PIPELINE_HEALTH = Dashboard(
             "prometheus",
             (
                 Query("max by (table) (lakehouse_table_data_files)", "{{table}} data files"),
-                Query("max by (table) (lakehouse_table_metadata_bytes) / 1024", "{{table}} metadata.json KiB"),
+                Query(
+                    "max by (table) (lakehouse_table_metadata_bytes) / 1024", "{{table}} metadata.json KiB"
+                ),
             ),
             unit="short",
         ),
@@ -319,7 +321,8 @@ PIPELINE_HEALTH = Dashboard(
             "prometheus",
             (
                 Query(
-                    "max by (table, step) (lakehouse_maintenance_step_duration_seconds)", "{{table}} {{step}} (s)"
+                    "max by (table, step) (lakehouse_maintenance_step_duration_seconds)",
+                    "{{table}} {{step}} (s)",
                 ),
                 Query(
                     "time() - max by (table) (lakehouse_table_last_maintenance_timestamp_seconds)",

@@ -94,7 +94,9 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         migrate = run_airflow(env, "db", "migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
         # the run whose interval ends at 06:05 maintains the hour 05:00-06:00, the small files' hour
-        proc = run_airflow(env, "dags", "test", "crypto_maintenance", (ingest + timedelta(minutes=5)).isoformat())
+        proc = run_airflow(
+            env, "dags", "test", "crypto_maintenance", (ingest + timedelta(minutes=5)).isoformat()
+        )
         states = task_states(home, "crypto_maintenance")
         assert states == {"tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}}, (
             proc.stdout[-6000:] + proc.stderr[-3000:]
