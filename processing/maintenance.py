@@ -185,6 +185,10 @@ def tag_name(hour: datetime) -> str:
     return TAG_PREFIX + hour_start(hour).strftime(TAG_FORMAT)
 
 
+def _max_age_ms(retention: timedelta) -> int:
+    return max(1, int(retention.total_seconds() * 1000))  # Iceberg refuses a max-age of 0
+
+
 def tag_hour(name: str) -> datetime | None:
     """The hour a tag of ours names (None for anyone else's ref)."""
     match = _TAG.match(name)
@@ -269,7 +273,7 @@ def tag_closed_hour(
         return TagResult(name, None)
     manage = table.manage_snapshots()
     if create is not None:
-        manage = manage.create_tag(target, create, max_ref_age_ms=int(retention.total_seconds() * 1000))
+        manage = manage.create_tag(target, create, max_ref_age_ms=_max_age_ms(retention))
     for tag in doomed:
         manage = manage.remove_tag(tag)
     manage.commit()
@@ -522,7 +526,7 @@ class StreamingRetention:
                 name = tag_name(self.hour)
                 manage = ManageSnapshots(tx)
                 if name not in table.metadata.refs:
-                    manage.create_tag(based_on.snapshot_id, name, int(retention.total_seconds() * 1000))
+                    manage.create_tag(based_on.snapshot_id, name, _max_age_ms(retention))
                 for old in tags_to_remove(table.metadata.refs, now, retention):
                     manage.remove_tag(old)
                 manage.commit()

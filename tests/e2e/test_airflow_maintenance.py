@@ -93,10 +93,10 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         env = dag_test_env(settings, home)
         migrate = run_airflow(env, "db", "migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-        # the run whose interval ends at 06:05 maintains the hour 05:00-06:00, the small files' hour
-        proc = run_airflow(
-            env, "dags", "test", "crypto_maintenance", (ingest + timedelta(minutes=5)).isoformat()
-        )
+        # the run whose interval ends at 06:05 (``dags test`` takes that end as the run's date)
+        # maintains the hour 05:00-06:00, the small files' hour
+        run_at = (ingest + timedelta(hours=1, minutes=5)).isoformat()
+        proc = run_airflow(env, "dags", "test", "crypto_maintenance", run_at)
         states = task_states(home, "crypto_maintenance")
         assert states == {"tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}}, (
             proc.stdout[-6000:] + proc.stderr[-3000:]
