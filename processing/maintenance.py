@@ -466,6 +466,8 @@ def maintain_hour(
     snapshot_properties: Callable[[Table], dict[str, str]] = lambda _t: {},
 ) -> HourlyResult:
     """The hourly run for the hour that closed last before ``now`` (see the module docstring)."""
+    # a plain aware datetime: pendulum's (Airflow's) loses its zone when a timedelta is subtracted
+    now = datetime.fromtimestamp(now.timestamp(), UTC)
     hour = hour_start(now) - HOUR
     retention = timedelta(hours=policy.snapshot_retention_hours)
     seconds: dict[str, float] = {}
