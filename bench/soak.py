@@ -55,7 +55,6 @@ from tests.fixtures.bronze import synthetic_trade
 
 PRODUCTS = 4
 FRESH_COMMITS = 50
-START = datetime(2026, 12, 1, tzinfo=UTC)
 DASHBOARD_SQL = """
     SELECT product_id, count(*) AS trades, max(event_time) AS newest,
            max(CAST(price AS DECIMAL(38, 18))) AS high
@@ -153,7 +152,10 @@ def main() -> None:
         ensure_topics(settings.kafka)
         catalog = load_catalog(settings)
         ensure_tables(catalog)
-        clock = SimulatedClock(START)
+        # simulated time starts at this wall-clock hour and runs ahead of it: the orphan step compares
+        # its "now" with the objects' real modification times, so they must never be in its future
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        clock = SimulatedClock(start)
         policy = settings.maintenance
         if args.policy == "none":  # never expire, never tag: pyiceberg's defaults, as before
             policy = policy.model_copy(update={"expire_every_commits": 10**9})
@@ -173,7 +175,7 @@ def main() -> None:
             wall = time.perf_counter()
             commits, maintenance_s = [], 0.0
             for i in range(per_hour):
-                clock.now = START + hour * timedelta(hours=1) + (i + 1) * interval
+                clock.now = start + hour * timedelta(hours=1) + (i + 1) * interval
                 writer.batch = load.batch(clock.now, interval)
                 started = time.perf_counter()
                 writer.flush()
