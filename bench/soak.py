@@ -152,9 +152,9 @@ def main() -> None:
         ensure_topics(settings.kafka)
         catalog = load_catalog(settings)
         ensure_tables(catalog)
-        # simulated time starts at this wall-clock hour and runs ahead of it: the orphan step compares
-        # its "now" with the objects' real modification times, so they must never be in its future
-        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        # simulated time starts at the next wall-clock hour and runs faster: the orphan step compares
+        # its "now" with the objects' real modification times, which must never be in its future
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         clock = SimulatedClock(start)
         policy = settings.maintenance
         if args.policy == "none":  # never expire, never tag: pyiceberg's defaults, as before
