@@ -13,6 +13,7 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.io import FileIO
 from pyiceberg.typedef import EMPTY_DICT, Properties
 
+from infrastructure.iceberg_compat import cache_transaction_metadata
 from infrastructure.settings import Settings
 
 # the client's own view of where storage is; credentials and signing stay as the server says
@@ -43,6 +44,7 @@ def s3_properties(settings: Settings) -> dict[str, str]:
 
 def load_catalog(settings: Settings) -> LakehouseCatalog:
     """A REST catalog client; fails fast with the catalog's own message if credentials are wrong."""
+    cache_transaction_metadata()  # pyiceberg 0.12's per-commit metadata copies (see iceberg_compat)
     # a catalog without an OAuth2 server (Nessie in compose) must not be sent to a token endpoint
     auth = {"credential": settings.catalog_credential()} if settings.catalog.auth == "oauth2" else {}
     return LakehouseCatalog(

@@ -135,13 +135,25 @@ class BronzeSettings(_Section):
 
 
 class MaintenanceSettings(_Section):
-    """Daily Iceberg maintenance (the crypto_maintenance DAG)."""
+    """Iceberg retention and maintenance: hourly (the crypto_maintenance DAG) and continuous (the
+    bronze writer); see docs/maintenance.md."""
 
-    compact_min_files: int = Field(10, ge=2, description="rewrite a partition once it has this many files")
-    snapshot_retention_hours: float = Field(72.0, gt=0, description="time travel reaches this far back")
-    retain_last_snapshots: int = Field(10, ge=1, description="never expire the newest N snapshots")
+    compact_min_files: int = Field(10, ge=2, description="compact a closed hour once it has this many files")
+    snapshot_retention_hours: float = Field(
+        72.0,
+        gt=0,
+        description="hourly tags are kept this long: time travel reaches every hour boundary this far back",
+    )
+    retain_last_snapshots: int = Field(
+        10, ge=2, description="untagged snapshots kept (the newest N); every other untagged one is expired"
+    )
+    expire_every_commits: int = Field(
+        12,
+        ge=1,
+        description="the bronze writer expires snapshots after every N of its commits (12 = a minute)",
+    )
     orphan_min_age_hours: float = Field(
-        24.0, ge=0, description="unreferenced files younger than this are kept"
+        1.0, ge=0, description="unreferenced files younger than this are kept (writes and reads in flight)"
     )
 
 

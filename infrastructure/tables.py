@@ -22,6 +22,12 @@ from pyiceberg.types import (
 )
 
 NAMESPACES = ("bronze", "silver", "gold")
+# appends merge the current snapshot's manifests once this many accumulated (pyiceberg's default
+# count; its 8 MB target keeps them in one bin), instead of adding one manifest per commit forever
+MANIFEST_MERGE = {
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "100",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ BRONZE_TRADES = TableDef(
         # the bronze writer handles a commit conflict itself (re-read offsets, drop covered rows);
         # pyiceberg's own retry would re-apply a stale batch on top of another writer's append
         "commit.retry.num-retries": "0",
+        **MANIFEST_MERGE,
     },
     doc="Raw trades as received from Kafka; append-only.",
 )
@@ -105,7 +112,7 @@ SILVER_TRADES = TableDef(
         SortField(source_id=2, transform=IdentityTransform()),
         SortField(source_id=7, transform=IdentityTransform()),
     ),
-    properties={"write.parquet.compression-codec": "zstd"},
+    properties={"write.parquet.compression-codec": "zstd", **MANIFEST_MERGE},
     doc="Typed, deduplicated, validated trades.",
 )
 
@@ -133,7 +140,7 @@ SILVER_TRADES_REJECTED = TableDef(
         PartitionField(source_id=8, field_id=1000, transform=DayTransform(), name="ingest_day"),
     ),
     sort_order=SortOrder(SortField(source_id=8, transform=IdentityTransform())),
-    properties={"write.parquet.compression-codec": "zstd"},
+    properties={"write.parquet.compression-codec": "zstd", **MANIFEST_MERGE},
     doc="Rows that failed silver validation, with the reason.",
 )
 

@@ -467,6 +467,65 @@ PIPELINE_HEALTH = Dashboard(
             unit="short",
         ),
         Panel(
+            "commit_latency",
+            "Bronze commit latency p95",
+            "timeseries",
+            "prometheus",
+            (
+                Query(
+                    "histogram_quantile(0.95, sum by (le) (rate(lakehouse_bronze_commit_duration_seconds_bucket[15m])))",
+                    "p95",
+                ),
+            ),
+            unit="s",
+            description="Flat by design: bounded snapshots and manifests (docs/maintenance.md). A rise "
+            "means retention stopped keeping up.",
+        ),
+        Panel(
+            "table_snapshots",
+            "Snapshots and manifests per table",
+            "timeseries",
+            "prometheus",
+            (
+                Query("max by (table) (lakehouse_table_snapshots)", "{{table}} snapshots"),
+                Query("max(lakehouse_bronze_table_snapshots)", "bronze.trades snapshots (writer)"),
+                Query("max by (table) (lakehouse_table_manifests)", "{{table}} manifests"),
+            ),
+            unit="short",
+            description="After hourly maintenance; the writer's series is live. Bounded: the newest N "
+            "snapshots plus one tag per hour of the retention window.",
+        ),
+        Panel(
+            "table_files",
+            "Data files and metadata size per table",
+            "timeseries",
+            "prometheus",
+            (
+                Query("max by (table) (lakehouse_table_data_files)", "{{table}} data files"),
+                Query(
+                    "max by (table) (lakehouse_table_metadata_bytes) / 1024", "{{table}} metadata.json KiB"
+                ),
+            ),
+            unit="short",
+        ),
+        Panel(
+            "maintenance",
+            "Hourly maintenance",
+            "timeseries",
+            "prometheus",
+            (
+                Query(
+                    "max by (table, step) (lakehouse_maintenance_step_duration_seconds)",
+                    "{{table}} {{step}} (s)",
+                ),
+                Query(
+                    "time() - max by (table) (lakehouse_table_last_maintenance_timestamp_seconds)",
+                    "{{table}} seconds since last run",
+                ),
+            ),
+            unit="s",
+        ),
+        Panel(
             "stages",
             "Lakehouse stages (gold.pipeline_health)",
             "table",

@@ -71,13 +71,19 @@ def quality(start: datetime | str, end: datetime | str) -> dict:
     return {"success": True, "results_file": str(result.results_file)}
 
 
-def maintain(identifier: str) -> dict:
-    from processing.maintenance import maintenance_job
+def maintained_tables() -> list[str]:
+    from infrastructure.catalog import load_catalog
+    from processing.maintenance import maintained_tables as tables
 
-    result = maintenance_job(get_settings(), identifier)
-    for step, outcome in result.items():
-        log.info("%s %s: %s", identifier, step, outcome)
-    return {step: summary(outcome) for step, outcome in result.items()}
+    return tables(load_catalog(get_settings()))
+
+
+def maintain(identifier: str, now: datetime | str) -> dict:
+    from processing.maintenance import run_hourly
+
+    result = run_hourly(get_settings(), identifier, parse_utc(now, "now"))
+    log.info("%s hour %s: %s", identifier, result.hour, result)
+    return summary(result)
 
 
 def backfill(

@@ -1,44 +1,62 @@
-"""Iceberg table maintenance: compact small files, expire old snapshots, delete orphan files.
+"""Iceberg table maintenance made for tables that commit every few seconds: every cost per run is
+bounded by the data and the retention window, never by the table's age (docs/maintenance.md).
 
-pyiceberg has no rewrite-data-files action, so compaction rewrites each partition that has too
-many files with one ``overwrite`` whose filter is exactly that partition: one atomic snapshot,
-the same rows, sorted by the table's sort order. A concurrent writer that commits in between makes
-the overwrite fail its commit check, and the partition is retried from a fresh read, so no row is
-lost or doubled.
-
-Snapshot expiry only edits metadata; the files it orphans (and files of failed writes) are removed
-by ``remove_orphan_files``, which deletes objects under the table location that no retained
-snapshot or metadata file references and that are older than a safety age (a write in flight has
-files not referenced yet).
+Per table, hourly (``maintain_hour``, called by the crypto_maintenance DAG and by bench/soak.py):
+1. **properties**: manifest merging on (``commit.manifest-merge.*``), so appends fold the current
+   snapshot's manifests together instead of adding one per commit forever;
+2. **tag** the closed hour (``hour-YYYY-MM-DDTHH``, ref max-age = the retention) unless the bronze
+   writer already tagged it at the hour boundary, and drop tags older than the retention window:
+   time travel reaches every hour boundary of the window;
+3. **compact the hour just closed**: the files whose rows were ingested in that hour are rewritten
+   with one ``overwrite`` filtered on that hour's ``ingest_time`` (tables without that column:
+   partitions with too many files). A concurrent writer that commits in between makes the
+   overwrite fail its commit check, and the hour is retried from a fresh read, so no row is lost or
+   doubled; ``snapshot_properties`` carries the bronze writer's Kafka offsets into the new snapshot;
+4. **expire** every snapshot that is neither among the newest ``retain_last_snapshots`` nor a
+   tag/branch head, in one commit (the bronze writer does the same every few commits);
+5. **remove orphans**: objects under the table location that no retained snapshot or metadata
+   file references and older than a safety age. Each distinct manifest is read once; what is
+   retained is bounded (newest N + one tag per hour of the window), so the run is too.
 
 Catalogs that forbid garbage collection (Nessie sets ``gc.enabled=false``: its own GC owns file
 deletion across branches) are detected: expiry and orphan cleanup are skipped with the reason,
-compaction still runs.
+tagging and compaction still run.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+from prometheus_client import CollectorRegistry, Gauge
 from pyarrow import fs as pafs
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, LessThan
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.table import Table
+from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.utils.datetime import days_to_date
 
-from infrastructure.job_metrics import run_and_push
-from infrastructure.settings import MaintenanceSettings, S3Settings, Settings
+from infrastructure.settings import MaintenanceSettings, S3Settings
+from infrastructure.tables import MANIFEST_MERGE
 
 log = logging.getLogger(__name__)
 COMMIT_RETRIES = 5
+HOUR = timedelta(hours=1)
+TAG_PREFIX = "hour-"
+TAG_FORMAT = "%Y-%m-%dT%H"
+_TAG = re.compile(r"^hour-(\d{4}-\d{2}-\d{2}T\d{2})$")
+HOURLY_COLUMN = "ingest_time"  # the hour a row was written in (bronze, silver, rejects)
+MANIFEST_READERS = 8
 
 
 class GarbageCollectionDisabled(RuntimeError):
@@ -68,6 +86,46 @@ class OrphanResult:
     objects_scanned: int
     orphans_deleted: list[str] = field(default_factory=list)
     skipped_reason: str = ""
+    manifests_read: int = 0
+
+
+@dataclass(frozen=True)
+class TagResult:
+    table: str
+    created: str | None
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """What bounds a table's per-commit and per-query cost."""
+
+    snapshots: int
+    tags: int
+    manifests: int
+    data_files: int
+    metadata_bytes: int
+
+
+@dataclass(frozen=True)
+class HourlyResult:
+    table: str
+    hour: datetime  # start of the hour just closed
+    tags: TagResult
+    compaction: CompactionResult
+    expiry: ExpiryResult
+    orphans: OrphanResult
+    stats: TableStats
+    step_seconds: dict[str, float]
+
+    def metric_counts(self) -> dict[str, float]:
+        return {
+            "files_before": self.compaction.files_before,
+            "files_after": self.compaction.files_after,
+            "rows_compacted": self.compaction.rows_rewritten,
+            "snapshots_expired": self.expiry.snapshots_before - self.expiry.snapshots_after,
+            "orphans_deleted": len(self.orphans.orphans_deleted),
+        }
 
 
 # ------------------------------------------------------------------ pure decisions
@@ -97,13 +155,73 @@ def partition_filter(spec: PartitionSpec, schema_names: dict[int, str], values: 
     return terms[0] if len(terms) == 1 else And(*terms)
 
 
+def hour_filter(column: str, hour: datetime) -> BooleanExpression:
+    """Rows whose ``column`` falls in ``[hour, hour + 1 h)``."""
+    return And(GreaterThanOrEqual(column, hour.isoformat()), LessThan(column, (hour + HOUR).isoformat()))
+
+
 def snapshots_to_expire(
-    snapshots: list[tuple[int, int]], current_id: int | None, older_than_ms: int, retain_last: int
+    snapshots: list[tuple[int, int]],
+    current_id: int | None,
+    older_than_ms: int | None,
+    retain_last: int,
+    protected: Iterable[int] = (),
 ) -> list[int]:
-    """Ids of snapshots (id, timestamp_ms) older than the cutoff, never the newest ``retain_last`` nor current."""
+    """Ids of snapshots (id, timestamp_ms) to expire: never the newest ``retain_last``, the current
+    one or a ``protected`` one (tag and branch heads); with ``older_than_ms`` only older ones."""
     newest_first = sorted(snapshots, key=lambda s: s[1], reverse=True)
-    keep = {sid for sid, _ in newest_first[:retain_last]} | {current_id}
-    return [sid for sid, ts in newest_first if ts < older_than_ms and sid not in keep]
+    keep = {sid for sid, _ in newest_first[:retain_last]} | {current_id} | set(protected)
+    return [
+        sid for sid, ts in newest_first if sid not in keep and (older_than_ms is None or ts < older_than_ms)
+    ]
+
+
+def hour_start(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def tag_name(hour: datetime) -> str:
+    """The tag of the table as it was when ``hour`` (its start) closed: ``hour-2026-12-01T10``."""
+    return TAG_PREFIX + hour_start(hour).strftime(TAG_FORMAT)
+
+
+def _max_age_ms(retention: timedelta) -> int:
+    return max(1, int(retention.total_seconds() * 1000))  # Iceberg refuses a max-age of 0
+
+
+def tag_hour(name: str) -> datetime | None:
+    """The hour a tag of ours names (None for anyone else's ref)."""
+    match = _TAG.match(name)
+    return datetime.strptime(match.group(1), TAG_FORMAT).replace(tzinfo=UTC) if match else None
+
+
+def tags_to_remove(names: Iterable[str], now: datetime, retention: timedelta) -> list[str]:
+    """Our hourly tags whose hour closed longer than ``retention`` before ``now``."""
+    return sorted(n for n in names if (h := tag_hour(n)) is not None and h + HOUR < now - retention)
+
+
+def snapshot_as_of(points: Iterable[tuple[int, int]], when: datetime) -> int | None:
+    """The snapshot (id, timestamp_ms) that was current at ``when``: the newest at or before it."""
+    cutoff = int(when.timestamp() * 1000)
+    before = [p for p in points if p[1] <= cutoff]
+    return max(before, key=lambda p: p[1])[0] if before else None
+
+
+def time_travel_points(table: Table) -> list[tuple[int, int]]:
+    """The snapshots time travel may land on: main's retained history and our hourly tags.
+
+    Expiry trims the snapshot log (Iceberg's rule: it must be an unbroken history), so an engine
+    resolving a time through it (DuckDB) cannot see the hourly tags; resolving here can. Other
+    branches' snapshots (an audit branch not yet published) are never a point of main's past."""
+    points, snapshot = {}, table.current_snapshot()
+    while snapshot is not None:
+        points[snapshot.snapshot_id] = snapshot.timestamp_ms
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    for name, ref in table.metadata.refs.items():
+        if tag_hour(name) is not None and (tagged := table.snapshot_by_id(ref.snapshot_id)) is not None:
+            points[tagged.snapshot_id] = tagged.timestamp_ms
+    return sorted(points.items(), key=lambda p: p[1])
 
 
 def gc_allowed(table: Table) -> tuple[bool, str]:
@@ -115,12 +233,84 @@ def gc_allowed(table: Table) -> tuple[bool, str]:
 # ------------------------------------------------------------------ actions
 
 
+def ensure_properties(table: Table, wanted: dict[str, str] = MANIFEST_MERGE) -> bool:
+    """Set the properties a table lacks (created before the contract had them); a value an operator
+    set is kept. True if any was set."""
+    missing = {k: v for k, v in wanted.items() if k not in table.properties}
+    if missing:
+        with table.transaction() as tx:
+            tx.set_properties(missing)
+    return bool(missing)
+
+
+def table_stats(table: Table) -> TableStats:
+    snapshot = table.current_snapshot()
+    summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
+    manifests = len(snapshot.manifests(table.io)) if snapshot else 0
+    try:
+        metadata_bytes = len(table.io.new_input(table.metadata_location))
+    except OSError:
+        metadata_bytes = 0
+    tags = sum(r.snapshot_ref_type == SnapshotRefType.TAG for r in table.metadata.refs.values())
+    return TableStats(
+        len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes
+    )
+
+
+def tag_closed_hour(
+    table: Table, hour: datetime, retention: timedelta, now: datetime, snapshot_id: int | None = None
+) -> TagResult:
+    """Tag ``snapshot_id`` (default: the current snapshot) as the state at ``hour``'s close unless the
+    tag exists, and drop our tags older than ``retention``; one commit."""
+    name = ".".join(table.name())
+    refs = table.metadata.refs
+    target = (
+        snapshot_id if snapshot_id is not None else getattr(table.current_snapshot(), "snapshot_id", None)
+    )
+    create = tag_name(hour) if target is not None and tag_name(hour) not in refs else None
+    doomed = [t for t in tags_to_remove(refs, now, retention) if t != create]
+    if create is None and not doomed:
+        return TagResult(name, None)
+    manage = table.manage_snapshots()
+    if create is not None:
+        manage = manage.create_tag(target, create, max_ref_age_ms=_max_age_ms(retention))
+    for tag in doomed:
+        manage = manage.remove_tag(tag)
+    manage.commit()
+    return TagResult(name, create, doomed)
+
+
 def data_files_per_partition(table: Table) -> Counter:
     files = table.inspect.files() if table.current_snapshot() else pa.table({"partition": []})
     counts: Counter = Counter()
     for partition in files.column("partition").to_pylist():
         counts[tuple((partition or {}).values())] += 1
     return counts
+
+
+def _overwrite_retrying(
+    table: Table,
+    row_filter: BooleanExpression,
+    snapshot_properties: Callable[[Table], dict[str, str]],
+    what: str,
+) -> int:
+    """Rewrite the rows ``row_filter`` selects as one sorted overwrite, re-read and retried if
+    another commit lands first; returns the rows rewritten."""
+    names = {f.field_id: f.name for f in table.schema().fields}
+    sort_keys = [(names[f.source_id], "ascending") for f in table.sort_order().fields]
+    for attempt in range(COMMIT_RETRIES):
+        table.refresh()
+        data = table.scan(row_filter=row_filter).to_arrow()
+        if sort_keys:
+            data = data.sort_by(sort_keys)
+        try:
+            table.overwrite(data, overwrite_filter=row_filter, snapshot_properties=snapshot_properties(table))
+        except CommitFailedException:
+            log.info("compaction of %s %s lost a commit race (attempt %d); retrying",
+                     table.name(), what, attempt)  # fmt: skip
+            continue
+        return data.num_rows
+    raise CommitFailedException(f"compaction of {what} failed {COMMIT_RETRIES} times")
 
 
 def compact(
@@ -135,32 +325,11 @@ def compact(
     """
     before = data_files_per_partition(table)
     names = {f.field_id: f.name for f in table.schema().fields}
-    sort_keys = [(names[f.source_id], "ascending") for f in table.sort_order().fields]
     rewritten = rows = 0
     for values in partitions_to_compact(before, min_files):
-        for attempt in range(COMMIT_RETRIES):
-            table.refresh()
-            row_filter = partition_filter(table.spec(), names, values)
-            data = table.scan(row_filter=row_filter).to_arrow()
-            if sort_keys:
-                data = data.sort_by(sort_keys)
-            try:
-                table.overwrite(
-                    data, overwrite_filter=row_filter, snapshot_properties=snapshot_properties(table)
-                )
-            except CommitFailedException:
-                log.info(
-                    "compaction of %s %s lost a commit race (attempt %d); retrying",
-                    table.name(),
-                    values,
-                    attempt,
-                )
-                continue
-            rewritten += 1
-            rows += data.num_rows
-            break
-        else:
-            raise CommitFailedException(f"compaction of partition {values} failed {COMMIT_RETRIES} times")
+        row_filter = partition_filter(table.spec(), names, values)
+        rows += _overwrite_retrying(table, row_filter, snapshot_properties, f"partition {values}")
+        rewritten += 1
     table.refresh()
     after = data_files_per_partition(table)
     return CompactionResult(
@@ -168,7 +337,33 @@ def compact(
     )
 
 
-def expire_snapshots(table: Table, older_than: datetime, retain_last: int) -> ExpiryResult:
+def compact_hour(
+    table: Table,
+    hour: datetime,
+    min_files: int,
+    snapshot_properties: Callable[[Table], dict[str, str]] = lambda _t: {},
+) -> CompactionResult:
+    """Rewrite the data files holding rows ingested in ``hour`` once there are ``min_files`` of them.
+
+    Cost: the hour's rows (plus the rest of a file straddling its edges), whatever the table's age.
+    Tables without an ``ingest_time`` column fall back to ``compact`` (whole partitions)."""
+    if HOURLY_COLUMN not in table.schema().column_names:
+        return compact(table, min_files, snapshot_properties)
+    name = ".".join(table.name())
+    row_filter = hour_filter(HOURLY_COLUMN, hour)
+    before = table.inspect.files() if table.current_snapshot() else None
+    total_before = before.num_rows if before is not None else 0
+    hour_files = sum(1 for _ in table.scan(row_filter=row_filter).plan_files()) if before is not None else 0
+    if hour_files < min_files:
+        return CompactionResult(name, total_before, total_before, 0, 0)
+    rows = _overwrite_retrying(table, row_filter, snapshot_properties, f"hour {hour:%Y-%m-%dT%H}")
+    table.refresh()
+    return CompactionResult(name, total_before, table.inspect.files().num_rows, 1, rows)
+
+
+def expire_snapshots(table: Table, older_than: datetime | None, retain_last: int) -> ExpiryResult:
+    """Expire, in one commit, every snapshot that is not among the newest ``retain_last``, not the
+    head of a tag or branch and (if ``older_than`` is given) older than it."""
     name = ".".join(table.name())
     snapshots = table.snapshots()
     allowed, why = gc_allowed(table)
@@ -178,27 +373,35 @@ def expire_snapshots(table: Table, older_than: datetime, retain_last: int) -> Ex
     doomed = snapshots_to_expire(
         [(s.snapshot_id, s.timestamp_ms) for s in snapshots],
         current.snapshot_id if current else None,
-        int(older_than.timestamp() * 1000),
+        int(older_than.timestamp() * 1000) if older_than is not None else None,
         retain_last,
+        protected={ref.snapshot_id for ref in table.metadata.refs.values()},
     )
     if doomed:
         table.maintenance.expire_snapshots().by_ids(doomed).commit()
-        table.refresh()
     return ExpiryResult(name, len(snapshots), len(table.snapshots()))
 
 
-def referenced_files(table: Table) -> set[str]:
-    """Every object a retained snapshot or metadata file points at, as ``bucket/key`` paths."""
+def referenced_files(table: Table) -> tuple[set[str], int]:
+    """Every object a retained snapshot or metadata file points at, as ``bucket/key`` paths, and the
+    number of manifests read (each distinct manifest once, however many snapshots share it)."""
     io = table.io
     refs = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
     refs |= {s.statistics_path for s in table.metadata.statistics}
+    manifests = {}
     for snapshot in table.snapshots():
         refs.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
-            refs.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
-                refs.add(entry.data_file.file_path)
-    return {_bucket_key(path) for path in refs}
+            manifests.setdefault(manifest.manifest_path, manifest)
+    refs |= set(manifests)
+
+    def data_files(manifest) -> list[str]:
+        return [e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=False)]
+
+    with ThreadPoolExecutor(MANIFEST_READERS) as pool:
+        for paths in pool.map(data_files, manifests.values()):
+            refs.update(paths)
+    return {_bucket_key(path) for path in refs}, len(manifests)
 
 
 def remove_orphan_files(
@@ -209,7 +412,7 @@ def remove_orphan_files(
     if not allowed:
         return OrphanResult(name, 0, skipped_reason=why)
     filesystem = s3_filesystem(s3)
-    referenced = referenced_files(table)
+    referenced, manifests_read = referenced_files(table)
     listing = filesystem.get_file_info(pafs.FileSelector(_bucket_key(table.location()), recursive=True))
     objects = [info for info in listing if info.type == pafs.FileType.File]
     orphans = [
@@ -220,7 +423,7 @@ def remove_orphan_files(
     if not dry_run:
         for path in orphans:
             filesystem.delete_file(path)
-    return OrphanResult(name, len(objects), orphans)
+    return OrphanResult(name, len(objects), orphans, manifests_read=manifests_read)
 
 
 def s3_filesystem(s3: S3Settings) -> pafs.S3FileSystem:
@@ -243,9 +446,9 @@ def run_maintenance(
     now: datetime | None = None,
     snapshot_properties: Callable[[Table], dict[str, str]] = lambda _t: {},
 ) -> dict:
-    """Compaction, then expiry, then orphan cleanup on one table; returns what each step did.
+    """Whole-table compaction, expiry (by age), then orphan cleanup; returns what each step did.
 
-    ``snapshot_properties`` goes to ``compact`` (bronze carries its writer's offsets with it)."""
+    The catch-all for a table nobody maintained: ``maintain_hour`` is the bounded hourly run."""
     now = now or datetime.now(UTC)
     compaction = compact(table, policy.compact_min_files, snapshot_properties)
     expiry = expire_snapshots(
@@ -255,34 +458,150 @@ def run_maintenance(
     return {"compaction": compaction, "expiry": expiry, "orphans": orphans}
 
 
-def job_name(identifier: str) -> str:
-    """The pushed job of one table's maintenance, e.g. ``maintenance_bronze_trades``."""
-    return f"maintenance_{identifier.replace('.', '_')}"
+def maintain_hour(
+    table: Table,
+    s3: S3Settings,
+    policy: MaintenanceSettings,
+    now: datetime,
+    snapshot_properties: Callable[[Table], dict[str, str]] = lambda _t: {},
+) -> HourlyResult:
+    """The hourly run for the hour that closed last before ``now`` (see the module docstring)."""
+    # a plain aware datetime: pendulum's (Airflow's) loses its zone when a timedelta is subtracted
+    now = datetime.fromtimestamp(now.timestamp(), UTC)
+    hour = hour_start(now) - HOUR
+    retention = timedelta(hours=policy.snapshot_retention_hours)
+    seconds: dict[str, float] = {}
+
+    def timed(step: str, run: Callable[[], object]):
+        started = time.perf_counter()
+        try:
+            return run()
+        finally:
+            seconds[step] = time.perf_counter() - started
+
+    table.refresh()
+    timed("properties", lambda: ensure_properties(table))
+    tags = timed("tag", lambda: tag_closed_hour(table, hour, retention, now))
+    compaction = timed(
+        "compact", lambda: compact_hour(table, hour, policy.compact_min_files, snapshot_properties)
+    )
+    expiry = timed("expire", lambda: expire_snapshots(table, None, policy.retain_last_snapshots))
+    orphans = timed(
+        "orphans",
+        lambda: remove_orphan_files(table, s3, now - timedelta(hours=policy.orphan_min_age_hours)),
+    )
+    table.refresh()
+    return HourlyResult(
+        ".".join(table.name()), hour, tags, compaction, expiry, orphans, table_stats(table), seconds
+    )
 
 
-def maintenance_figures(result: dict) -> dict[str, int]:
-    compaction, expiry = result["compaction"], result["expiry"]
-    return {
-        "files_before": compaction.files_before, "files_after": compaction.files_after,
-        "snapshots_before": expiry.snapshots_before, "snapshots_after": expiry.snapshots_after,
-        "orphans_deleted": len(result["orphans"].orphans_deleted),
-    }  # fmt: skip
+@dataclass
+class StreamingRetention:
+    """The continuous part of the policy, folded into the bronze writer's appends.
+
+    An hour of 5-second commits is 720 snapshots; waiting for the hourly run would let every commit
+    of the hour pay for them. So each append is one transaction that may also
+    - tag the snapshot it is based on as the close of the previous hour, on this writer's first
+      append of a new hour (exact: the table as it stood at the boundary, as far as this writer's
+      commits go);
+    - every ``expire_every_commits`` appends, expire what is neither among the newest
+      ``retain_last_snapshots`` nor tagged.
+    One commit, one catalog round trip: the append's own check (the ``main`` ref it was based on)
+    covers all of it, so a conflict retries the whole, and nothing extra runs between appends.
+    ``clock`` is the writer's notion of now (bench/soak.py simulates it)."""
+
+    policy: MaintenanceSettings
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    commits: int = 0
+    hour: datetime | None = None  # the hour of this writer's previous append
+
+    def append(self, table: Table, data: pa.Table, snapshot_properties: dict[str, str]) -> None:
+        from pyiceberg.table.update.snapshot import ExpireSnapshots, ManageSnapshots
+
+        now = self.clock()
+        hour = hour_start(now)
+        based_on = table.current_snapshot()
+        retention = timedelta(hours=self.policy.snapshot_retention_hours)
+        with table.transaction() as tx:
+            if self.hour is not None and hour > self.hour and based_on is not None:
+                name = tag_name(self.hour)
+                manage = ManageSnapshots(tx)
+                if name not in table.metadata.refs:
+                    manage.create_tag(based_on.snapshot_id, name, _max_age_ms(retention))
+                for old in tags_to_remove(table.metadata.refs, now, retention):
+                    manage.remove_tag(old)
+                manage.commit()
+            tx.append(data, snapshot_properties=snapshot_properties)
+            if (self.commits + 1) % self.policy.expire_every_commits == 0 and gc_allowed(table)[0]:
+                doomed = snapshots_to_expire(
+                    [(s.snapshot_id, s.timestamp_ms) for s in table.snapshots()],
+                    based_on.snapshot_id if based_on else None,
+                    None,
+                    # the append adds one: keep the newest N including it
+                    self.policy.retain_last_snapshots - 1,
+                    protected={ref.snapshot_id for ref in table.metadata.refs.values()},
+                )
+                if doomed:
+                    ExpireSnapshots(tx).by_ids(doomed).commit()
+        self.commits += 1
+        self.hour = hour
 
 
-def maintenance_job(settings: Settings, identifier: str) -> dict:
-    """Maintain one table and push the run as its job; the bronze writer's Kafka offsets are
-    carried into every commit maintenance makes, so exactly-once survives it."""
+def table_registry(result: HourlyResult, now: float | None = None) -> CollectorRegistry:
+    """Gauges of one table after its hourly run (pure: no I/O); pushed beside the job's own."""
+    registry = CollectorRegistry()
+    stats = result.stats
+    for metric, doc, value in (
+        ("lakehouse_table_snapshots", "Snapshots retained by the table", stats.snapshots),
+        ("lakehouse_table_tags", "Hourly tags (time travel points) on the table", stats.tags),
+        ("lakehouse_table_manifests", "Manifests in the current snapshot", stats.manifests),
+        ("lakehouse_table_data_files", "Data files in the current snapshot", stats.data_files),
+        ("lakehouse_table_metadata_bytes", "Size of the current metadata.json", stats.metadata_bytes),
+        ("lakehouse_table_last_maintenance_timestamp_seconds", "When the hourly maintenance last finished",
+         now if now is not None else time.time()),
+    ):  # fmt: skip
+        Gauge(metric, doc, ["table"], registry=registry).labels(result.table).set(value)
+    steps = Gauge(
+        "lakehouse_maintenance_step_duration_seconds", "Duration of each step of the last hourly run",
+        ["table", "step"], registry=registry,
+    )  # fmt: skip
+    for step, value in result.step_seconds.items():
+        steps.labels(result.table, step).set(value)
+    return registry
+
+
+MAINTAINED_TABLES = ("bronze.trades", "silver.trades", "silver.trades_rejected")
+GOLD_NAMESPACE = "gold"
+
+
+def maintained_tables(catalog) -> list[str]:
+    """Bronze and silver, and every gold table dbt has built (their names come from the models)."""
+    try:
+        gold = [".".join(identifier) for identifier in catalog.list_tables(GOLD_NAMESPACE)]
+    except Exception as exc:  # no gold namespace yet (a fresh stack): nothing of gold to maintain
+        log.info("no gold tables to maintain: %s", exc)
+        gold = []
+    return [*MAINTAINED_TABLES, *sorted(gold)]
+
+
+def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
+    """One table's hourly run as the DAG task runs it: load, maintain the hour closed before
+    ``now``, push the run's figures (job ``maintenance_<table>``) and the table's gauges."""
     from infrastructure.catalog import load_catalog
+    from infrastructure.job_metrics import push_job_metrics, run_and_push
     from processing.bronze.progress import offsets_properties
 
     table = load_catalog(settings).load_table(identifier)
-
-    def run() -> dict:
-        return run_maintenance(
-            table, settings.s3, settings.maintenance, snapshot_properties=offsets_properties
-        )
-
-    return run_and_push(settings, job_name(identifier), run, maintenance_figures)
+    job = f"maintenance_{identifier.replace('.', '_')}"
+    # bronze's commits carry the writer's Kafka offsets and recorded resets (other tables have none)
+    result = run_and_push(
+        settings, job,
+        lambda: maintain_hour(table, settings.s3, settings.maintenance, now, offsets_properties),
+        HourlyResult.metric_counts,
+    )  # fmt: skip
+    push_job_metrics(settings, job, table_registry(result))
+    return result
 
 
 def _bucket_key(path: str) -> str:

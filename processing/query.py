@@ -29,6 +29,26 @@ def time_travel_view(table: str, snapshot_id: int | None, as_of: datetime | None
     ]
 
 
+class TimeTravelOutOfReach(ValueError):
+    """A time before the oldest point the table's retention keeps."""
+
+
+def resolve_as_of(settings: Settings, table: str, when: datetime) -> int:
+    """The snapshot ``table`` had at ``when``: retained history or an hourly tag (docs/maintenance.md).
+    DuckDB's own timestamp lookup reads the snapshot log, which expiry trims, so it misses the tags."""
+    from infrastructure.catalog import load_catalog
+    from processing.maintenance import snapshot_as_of, time_travel_points
+
+    points = time_travel_points(load_catalog(settings).load_table(table))
+    found = snapshot_as_of(points, when)
+    if found is None:
+        oldest = datetime.fromtimestamp(points[0][1] / 1000, UTC).isoformat() if points else "none"
+        raise TimeTravelOutOfReach(
+            f"{when.isoformat()} is before the oldest point time travel reaches ({oldest})"
+        )
+    return found
+
+
 def run_query(
     settings: Settings,
     sql: str,
@@ -41,6 +61,8 @@ def run_query(
 
     con = connect(settings)
     if table is not None and (snapshot_id is not None or as_of is not None):
+        if as_of is not None:
+            snapshot_id, as_of = resolve_as_of(settings, table, as_of), None
         for statement in time_travel_view(table, snapshot_id, as_of):
             con.execute(statement)
     return con.sql(sql)

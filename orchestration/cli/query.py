@@ -44,7 +44,7 @@ def query_command(
 ) -> None:
     """Run SQL against the lakehouse with DuckDB and print the result (a table, CSV or JSON)."""
     from infrastructure.settings import load_settings
-    from processing.query import run_query
+    from processing.query import TimeTravelOutOfReach, run_query
 
     if (as_of_snapshot is not None or as_of is not None) and table is None:
         raise click.UsageError("--as-of-snapshot / --as-of need --table (e.g. --table bronze.trades)")
@@ -52,7 +52,10 @@ def query_command(
         raise click.UsageError("give either --as-of-snapshot or --as-of, not both")
     if table is not None and not table.partition(".")[2]:
         raise click.BadParameter(f"expected namespace.table, got {table!r}", param_hint="--table")
-    relation = run_query(load_settings(), sql, table, as_of_snapshot, as_of)
+    try:
+        relation = run_query(load_settings(), sql, table, as_of_snapshot, as_of)
+    except TimeTravelOutOfReach as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
     if relation is None:
         return
     if output == "table":

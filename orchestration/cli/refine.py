@@ -112,10 +112,13 @@ def quality_command(start: datetime, end: datetime, max_silver_lag: int) -> None
 @click.command("maintain")
 @click.argument("table")
 def maintain_command(table: str) -> None:
-    """Compact, expire snapshots and remove orphan files of TABLE (e.g. bronze.trades), as the
-    maintenance DAG does; pushed as job maintenance_<namespace>_<table>."""
-    from infrastructure.settings import get_settings
-    from processing.maintenance import maintenance_job
+    """The hourly maintenance of TABLE (e.g. bronze.trades) for the hour that closed last: tag it,
+    compact its files, expire snapshots, remove orphans, as the maintenance DAG does; pushed as job
+    maintenance_<namespace>_<table>."""
+    from datetime import UTC
+    from datetime import datetime as clock
 
-    for step, outcome in maintenance_job(get_settings(), table).items():
-        click.echo(f"{step}: {outcome}")
+    from infrastructure.settings import get_settings
+    from processing.maintenance import run_hourly
+
+    click.echo(run_hourly(get_settings(), table, clock.now(UTC)))

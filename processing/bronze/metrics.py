@@ -53,6 +53,11 @@ class BronzeMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        self.table_snapshots = Gauge(
+            "lakehouse_bronze_table_snapshots",
+            "Snapshots retained by bronze.trades after this writer's last commit (bounded by retention)",
+            registry=r,
+        )
         self.lag = Gauge(
             "lakehouse_bronze_consumer_lag_messages",
             "High watermark minus the offset recorded in bronze, per partition",

@@ -65,6 +65,7 @@ from processing.bronze.rows import (
     merge_offsets,
     recorded_offsets,
 )
+from processing.maintenance import StreamingRetention
 
 log = logging.getLogger(__name__)
 STAGE = "bronze"
@@ -123,8 +124,11 @@ class BronzeWriter:
         settings: Settings,
         metrics: BronzeMetrics | None = None,
         crash_after_commits: int | None = None,
+        retention: StreamingRetention | None = None,
     ) -> None:
         self.settings = settings
+        # tags each closed hour and expires old snapshots within its appends (bounded commit cost)
+        self.retention = retention or StreamingRetention(settings.maintenance)
         self.metrics = metrics or BronzeMetrics()
         self.crash_after_commits = crash_after_commits
         self.commits = 0
@@ -309,6 +313,7 @@ class BronzeWriter:
         self.metrics.commit_duration.observe(time.perf_counter() - started)
         if written is not None:
             self.commits += 1
+            self.metrics.table_snapshots.set(len(self.table.snapshots()))
             if self.crash_after_commits is not None and self.commits >= self.crash_after_commits:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: die between table and group commit
         return recorded
@@ -350,7 +355,8 @@ class BronzeWriter:
         resets = self.resets + list(self.pending_resets.values())
         if resets:
             properties[RESETS_PROPERTY] = encode_resets(resets)
-        self.table.append(pending.to_arrow(), snapshot_properties=properties)
+        # the append, plus the hour's tag and snapshot expiry when due, in one commit
+        self.retention.append(self.table, pending.to_arrow(), properties)
         self.recorded = offsets  # the append moved self.table to the snapshot it committed
         if self.pending_resets:
             self.resets, self.pending_resets = resets, {}

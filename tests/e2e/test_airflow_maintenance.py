@@ -93,9 +93,12 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         env = dag_test_env(settings, home)
         migrate = run_airflow(env, "db", "migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-        proc = run_airflow(env, "dags", "test", "crypto_maintenance")
+        # the run whose interval ends at 06:05 (``dags test`` takes that end as the run's date)
+        # maintains the hour 05:00-06:00, the small files' hour
+        run_at = (ingest + timedelta(hours=1, minutes=5)).isoformat()
+        proc = run_airflow(env, "dags", "test", "crypto_maintenance", run_at)
         states = task_states(home, "crypto_maintenance")
-        assert states == {f"maintain[{i}]": "success" for i in range(3)}, (
+        assert states == {"tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}}, (
             proc.stdout[-6000:] + proc.stderr[-3000:]
         )
 
@@ -106,6 +109,7 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         assert not retained & writer_snapshots  # the writer's own snapshots are expired...
         assert table_offsets(table) == offsets  # ...its offsets live on in the compaction snapshot
         assert before_id in retained and lineage(table, None, before_id) == rows_before  # time travel
+        assert table.metadata.refs["hour-2026-11-22T05"].snapshot_id == before_id  # ...by the hour's tag
 
         produce_trades(settings, SECOND, start=FIRST)
         run_writer(writer_env)

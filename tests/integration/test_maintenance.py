@@ -88,7 +88,7 @@ def test_compaction_leaves_fewer_files_and_the_same_rows(fragmented) -> None:
     table.refresh()
     for snapshot in table.snapshots():  # retained snapshots still readable
         table.scan(snapshot_id=snapshot.snapshot_id).to_arrow()
-    referenced = maintenance.referenced_files(table)
+    referenced, _manifests = maintenance.referenced_files(table)
     orphans = maintenance.remove_orphan_files(
         table, settings.s3, older_than=datetime.now(UTC) + timedelta(seconds=1)
     )

@@ -64,11 +64,13 @@ def test_backfill_graph_and_params(dagbag) -> None:
     assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
 
 
-def test_maintenance_covers_bronze_and_silver(dagbag) -> None:
-    from orchestration.dags.crypto_maintenance import MAINTAINED_TABLES
+def test_maintenance_is_hourly_and_covers_bronze_and_silver(dagbag) -> None:
+    from processing.maintenance import MAINTAINED_TABLES
 
     assert {"bronze.trades", "silver.trades"} <= set(MAINTAINED_TABLES)
-    assert [t.task_id for t in dagbag.dags["crypto_maintenance"].tasks] == ["maintain"]
+    dag = dagbag.dags["crypto_maintenance"]
+    assert [t.task_id for t in dag.tasks] == ["tables", "maintain"]
+    assert dag.timetable.summary == "5 * * * *"  # each run owns the hour that closed before it
 
 
 def test_dag_files_keep_heavy_imports_inside_tasks() -> None:

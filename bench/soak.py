@@ -1,0 +1,216 @@
+"""Soak benchmark: bronze.trades run for simulated hours at live rates, with the hourly maintenance.
+
+Compressed time on its own embedded stack (free ports, a temporary folder): a simulated clock
+drives the rows' timestamps, the bronze writer's retention (hour tags, snapshot expiry) and the
+maintenance's "now"; nothing sleeps. Each simulated 5 seconds one batch of ~125 trades (25/s across
+4 products, one Kafka partition each) goes through the real bronze writer's append path
+(``BronzeWriter.flush``: decode, offsets bookkeeping, append, retention), 720 commits per hour.
+Five simulated minutes into each hour the maintenance runs exactly as the crypto_maintenance DAG
+task does (``processing.maintenance.run_hourly`` on every maintained table, pushing its metrics).
+
+Per simulated hour it prints commit p50/p95, a dashboard-like query and a ``count(*)`` through
+``lakehouse query``'s DuckDB path (measured at the end of the hour, before maintenance: the most
+files the hour sees), snapshots, manifests, data files, metadata.json bytes, bytes under the table
+location, and the maintenance's duration. The last line is machine-readable:
+
+    soak: hours=24 commits=17280 commit_p95_ratio=R1 commit_p95_vs_fresh=R3 query_ratio=R2 ...
+
+``commit_p95_ratio``/``query_ratio``: last hour over first hour; ``commit_p95_vs_fresh``: last hour's
+commit p95 over the p95 of the first 50 commits on the fresh table. ``--policy none`` runs the same
+load with no retention and no maintenance (the "before" figures).
+
+    .venv/bin/python bench/soak.py [--hours 24] [--policy bounded|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyarrow import fs as pafs
+
+from infrastructure import supervisor
+from infrastructure.bootstrap import ensure_tables, ensure_topics
+from infrastructure.catalog import load_catalog
+from infrastructure.settings import Settings
+from processing.bronze.rows import Batch, Consumed, Message
+from processing.bronze.writer import BronzeWriter
+from processing.duckdb_engine import connect
+from processing.maintenance import (
+    StreamingRetention,
+    maintained_tables,
+    run_hourly,
+    s3_filesystem,
+    table_stats,
+)
+from tests.fixtures.bronze import synthetic_trade
+
+PRODUCTS = 4
+FRESH_COMMITS = 50
+DASHBOARD_SQL = """
+    SELECT product_id, count(*) AS trades, max(event_time) AS newest,
+           max(CAST(price AS DECIMAL(38, 18))) AS high
+    FROM lake.bronze.trades
+    WHERE event_time >= TIMESTAMPTZ '{since}'
+    GROUP BY product_id ORDER BY product_id"""
+COUNT_SQL = "SELECT count(*) FROM lake.bronze.trades"
+
+
+class SimulatedClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Load:
+    """Batches as the consumer hands them to the writer: ~rate trades/s over PRODUCTS partitions."""
+
+    def __init__(self, topic: str, rows_per_commit: int) -> None:
+        self.topic, self.rows, self.next_id = topic, rows_per_commit, 0
+        self.offsets = [0] * PRODUCTS
+
+    def batch(self, now: datetime, interval: timedelta) -> Batch:
+        messages = []
+        for k in range(self.rows):
+            i, partition = self.next_id, self.next_id % PRODUCTS
+            event_time = now - interval + interval * (k / self.rows)
+            trade = synthetic_trade(i, event_time=event_time)
+            messages.append(
+                Message(self.topic, partition, self.offsets[partition], 0, trade.key, trade.to_wire())
+            )
+            self.offsets[partition] += 1
+            self.next_id += 1
+        batch = Batch()
+        batch.add(Consumed.of(messages), now, time.monotonic())
+        return batch
+
+
+def query_seconds(settings: Settings, sql: str) -> float:
+    """One query the way ``lakehouse query`` runs it: a fresh connection, the catalog attached."""
+    con = connect(settings)
+    try:
+        started = time.perf_counter()
+        con.execute(sql).fetchall()
+        return time.perf_counter() - started
+    finally:
+        con.close()
+
+
+def bytes_under(filesystem: pafs.S3FileSystem, location: str) -> int:
+    infos = filesystem.get_file_info(pafs.FileSelector(location.removeprefix("s3://"), recursive=True))
+    return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
+
+
+def soak_line(hours: list[dict], all_commits: list[float]) -> str:
+    fresh = percentile(all_commits[:FRESH_COMMITS], 0.95)
+    first, last = hours[0], hours[-1]
+    query_first, query_last = first["dash"] + first["count"], last["dash"] + last["count"]
+    return (
+        f"hours={len(hours)} commits={len(all_commits)} "
+        f"commit_p95_ratio={last['p95'] / first['p95']:.2f} commit_p95_vs_fresh={last['p95'] / fresh:.2f} "
+        f"query_ratio={query_last / query_first:.2f} "
+        f"snapshots_max={max(h['stats'].snapshots for h in hours)} "
+        f"files_max={max(h['stats'].data_files for h in hours)} "
+        f"maintenance_max_s={max(h['maint'] for h in hours):.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--trades-per-second", type=float, default=25.0)
+    parser.add_argument("--commit-seconds", type=float, default=5.0)
+    parser.add_argument("--policy", choices=("bounded", "none"), default="bounded")
+    args = parser.parse_args()
+    interval = timedelta(seconds=args.commit_seconds)
+    per_hour = int(3600 / args.commit_seconds)
+    rows_per_commit = round(args.trades_per_second * args.commit_seconds)
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    settings = supervisor.settings_on_free_ports(workdir / "lake", kafka={"partitions": PRODUCTS})
+    print(f"stack under {workdir} (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}); "
+          f"{args.hours} h x {per_hour} commits of {rows_per_commit} rows, policy {args.policy}")  # fmt: skip
+    settings, _ = supervisor.up(settings)
+    try:
+        ensure_topics(settings.kafka)
+        catalog = load_catalog(settings)
+        ensure_tables(catalog)
+        # simulated time starts at the next wall-clock hour and runs faster: the orphan step compares
+        # its "now" with the objects' real modification times, which must never be in its future
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        clock = SimulatedClock(start)
+        policy = settings.maintenance
+        if args.policy == "none":  # never expire, never tag: pyiceberg's defaults, as before
+            policy = policy.model_copy(update={"expire_every_commits": 10**9})
+        writer = BronzeWriter(settings, retention=StreamingRetention(policy, clock))
+        if args.policy == "none":
+            with writer.table.transaction() as tx:  # fast append, one manifest per commit
+                tx.set_properties({"commit.manifest-merge.enabled": "false"})
+        table = writer.table
+        load = Load(settings.kafka.trades_topic, rows_per_commit)
+        filesystem = s3_filesystem(settings.s3)
+        all_commits: list[float] = []
+        steps = ""
+        hours: list[dict] = []
+        print("hour  commit_p50_ms commit_p95_ms dash_q_s count_s  snapshots manifests files "
+              "metadata_kb table_mb maint_s  wall_s")  # fmt: skip
+        for hour in range(args.hours):
+            wall = time.perf_counter()
+            commits, maintenance_s = [], 0.0
+            for i in range(per_hour):
+                clock.now = start + hour * timedelta(hours=1) + (i + 1) * interval
+                writer.batch = load.batch(clock.now, interval)
+                started = time.perf_counter()
+                writer.flush()
+                commits.append(time.perf_counter() - started)
+                if args.policy == "bounded" and i == 60:  # 5 minutes past: the DAG's schedule
+                    started = time.perf_counter()
+                    for identifier in maintained_tables(catalog):
+                        result = run_hourly(settings, identifier, clock.now)
+                        if identifier == "bronze.trades":
+                            steps = " ".join(f"{k}={v:.2f}" for k, v in result.step_seconds.items())
+                    maintenance_s = time.perf_counter() - started
+                    writer.recorded = None  # as after any foreign commit (the append would find out)
+            all_commits += commits
+            since = (clock.now - timedelta(hours=1)).isoformat()
+            dash_s = query_seconds(settings, DASHBOARD_SQL.format(since=since))
+            count_s = query_seconds(settings, COUNT_SQL)
+            table.refresh()
+            stats = table_stats(table)
+            row = {
+                "p50": statistics.median(commits), "p95": percentile(commits, 0.95), "dash": dash_s,
+                "count": count_s, "stats": stats, "maint": maintenance_s,
+                "bytes": bytes_under(filesystem, table.location()),
+            }  # fmt: skip
+            hours.append(row)
+            print(f"{hour + 1:>4}  {row['p50'] * 1e3:>13.0f} {row['p95'] * 1e3:>13.0f} {dash_s:>8.3f} "
+                  f"{count_s:>7.3f}  {stats.snapshots:>9} {stats.manifests:>9} {stats.data_files:>5} "
+                  f"{stats.metadata_bytes / 1024:>11.0f} {row['bytes'] / 2**20:>8.1f} {maintenance_s:>7.2f} "
+                  f"{time.perf_counter() - wall:>7.1f}  {steps}", flush=True)  # fmt: skip
+            # the same figures so far, so a run cut short still reports its trend
+            fresh_ms = percentile(all_commits[:FRESH_COMMITS], 0.95) * 1e3
+            print(f"   so far (fresh p95 {fresh_ms:.0f} ms): {soak_line(hours, all_commits)}", flush=True)
+        print("soak: " + soak_line(hours, all_commits))
+    finally:
+        supervisor.down(settings)
+
+
+if __name__ == "__main__":
+    main()
