@@ -34,8 +34,9 @@ from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
 from orchestration.local_stack import produce, synthetic_trade
+from processing.bronze.progress import table_offsets
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
-from processing.bronze.writer import FETCH_LIMITS, BronzeWriter, table_offsets
+from processing.bronze.writer import FETCH_LIMITS, BronzeWriter
 
 APPEND_ROWS = 50_000
 

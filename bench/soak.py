@@ -27,13 +27,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyarrow import fs as pafs
 
@@ -41,6 +38,7 @@ from infrastructure import supervisor
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
+from orchestration.local_stack import synthetic_trade
 from processing.bronze.rows import Batch, Consumed, Message
 from processing.bronze.writer import BronzeWriter
 from processing.duckdb_engine import connect
@@ -51,7 +49,6 @@ from processing.maintenance import (
     s3_filesystem,
     table_stats,
 )
-from tests.fixtures.bronze import synthetic_trade
 
 PRODUCTS = 4
 FRESH_COMMITS = 50

@@ -218,7 +218,8 @@ def write_seaweed_security(data_dir: Path) -> Path:
     from infrastructure import tls  # cryptography: only needed the first time
 
     folder = data_dir / "tls"
-    tls.write_ca_and_node(folder, "seaweedfs")
+    for name, pem in tls.ca_and_node("seaweedfs").items():
+        write_private(folder / name, pem)
     keys = {section: secrets.token_urlsafe(32) for section in SEAWEED_JWT_SECTIONS}
     data_dir.mkdir(parents=True, exist_ok=True)
     write_private(path, seaweed_security_toml(keys, folder))

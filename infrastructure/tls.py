@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from infrastructure.services import write_private
 
 VALID_FOR = timedelta(days=3650)
 
@@ -30,8 +27,8 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
     ).decode()
 
 
-def write_ca_and_node(folder: Path, common_name: str) -> None:
-    """``ca.crt``, ``node.crt`` and ``node.key`` in ``folder`` (the CA's key is not kept)."""
+def ca_and_node(common_name: str) -> dict[str, str]:
+    """PEM texts of ``ca.crt``, ``node.crt`` and ``node.key`` by file name (the CA's key is not kept)."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -66,6 +63,8 @@ def write_ca_and_node(folder: Path, common_name: str) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(folder / "ca.crt", ca.public_bytes(serialization.Encoding.PEM).decode())
-    write_private(folder / "node.crt", node.public_bytes(serialization.Encoding.PEM).decode())
-    write_private(folder / "node.key", _pem_key(node_key))
+    return {
+        "ca.crt": ca.public_bytes(serialization.Encoding.PEM).decode(),
+        "node.crt": node.public_bytes(serialization.Encoding.PEM).decode(),
+        "node.key": _pem_key(node_key),
+    }

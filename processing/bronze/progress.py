@@ -15,11 +15,15 @@ from pyiceberg.table import Table
 
 from infrastructure.kafka import consumer_config
 from infrastructure.settings import KafkaSettings, Settings
-from processing.bronze.resets import RESETS_PROPERTY, encode_resets, table_resets
-from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets
-from processing.bronze.writer import table_offsets
+from processing.bronze.resets import RESETS_PROPERTY, encode_resets, snapshot_summaries, table_resets
+from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets, recorded_offsets
 
 POLL_S = 2.0
+
+
+def table_offsets(table: Table) -> Offsets:
+    """Offsets recorded in the table: from the newest snapshot summary that carries them."""
+    return recorded_offsets(snapshot_summaries(table))
 
 
 def bronze_offsets(settings: Settings) -> Offsets:

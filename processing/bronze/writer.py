@@ -93,11 +93,6 @@ FETCH_LIMITS = {
 _SECOND = itemgetter(1)  # of confluent's (timestamp type, timestamp) pair
 
 
-def table_offsets(table: Table) -> Offsets:
-    """Offsets recorded in the table: walk snapshots back from the current one."""
-    return recorded_offsets(snapshot_summaries(table))
-
-
 def disable_commit_retries(table: Table) -> None:
     """Make pyiceberg surface commit conflicts instead of re-applying a stale batch (tables created
     before the contract carried this property get it here)."""

@@ -16,7 +16,7 @@ from infrastructure import services
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.tables import BRONZE_TRADES
-from processing.bronze.writer import table_offsets
+from processing.bronze.progress import table_offsets
 from processing.maintenance import data_files_per_partition, s3_filesystem
 from tests.fixtures.airflow import dag_test_env, run_airflow, task_states
 from tests.fixtures.bronze import BronzeEnv, produce_trades

@@ -15,7 +15,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import read_dead_letter_headers
 from orchestration.local_stack import produce, synthetic_trade
-from processing.bronze.writer import table_offsets
+from processing.bronze.progress import table_offsets
 from processing.duckdb_engine import connect
 from tests.fixtures.bronze import BronzeEnv, produce_trades
 

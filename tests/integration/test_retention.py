@@ -19,9 +19,8 @@ from infrastructure.catalog import load_catalog
 from infrastructure.settings import MaintenanceSettings
 from infrastructure.tables import BRONZE_TRADES
 from processing import maintenance
-from processing.bronze.progress import offsets_properties
+from processing.bronze.progress import offsets_properties, table_offsets
 from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets
-from processing.bronze.writer import table_offsets
 from processing.duckdb_engine import connect
 from processing.query import TimeTravelOutOfReach, resolve_as_of, time_travel_view
 from tests.fixtures.bronze import BronzeEnv, produce_trades

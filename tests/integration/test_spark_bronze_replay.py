@@ -20,10 +20,9 @@ from pyspark.sql import functions as F
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.tables import BRONZE_TRADES
-from processing.bronze.progress import offsets_properties
+from processing.bronze.progress import offsets_properties, table_offsets
 from processing.bronze.rows import OFFSETS_PROPERTY, encode_offsets, merge_offsets
 from processing.bronze.spark_stream import bronze_rows, next_offsets, parse_kafka_records, unwritten
-from processing.bronze.writer import table_offsets
 from processing.maintenance import compact
 from tests.fixtures.services import SeaweedFS, settings_for
 from tests.unit.test_spark_bronze_transform import INGEST, KAFKA_SOURCE, trade
