@@ -142,8 +142,16 @@ class TradeProducer:
             self._until_poll = POLL_EVERY
             self.poll_trades(0)
 
+    def _serve(self, timeout_s: float) -> None:
+        """The current client's callbacks; a fatal client raises its error from every call, so the
+        error only marks it for replacement (never escapes to the caller)."""
+        try:
+            self._producer.poll(timeout_s)
+        except KafkaException as exc:
+            self._fatal = self._fatal or exc.args[0]
+
     def poll_trades(self, timeout_s: float) -> None:
-        self._producer.poll(timeout_s)
+        self._serve(timeout_s)
         if not self._resending:
             if self._fatal is not None:
                 self._recover()
@@ -151,7 +159,8 @@ class TradeProducer:
                 self._resend()
         if self._dlq_fatal is not None:
             error, self._dlq_fatal = self._dlq_fatal, None
-            self._dlq_producer.flush(0)
+            with contextlib.suppress(KafkaException):  # a fatal client raises its error from every call
+                self._dlq_producer.flush(0)
             self._dlq_producer = self._new_dlq_producer()
             log.error("dead-letter producer fatal error (%s): new producer", error)
 
@@ -210,7 +219,7 @@ class TradeProducer:
                 except BufferError:
                     if self._should_stop():
                         raise Interrupted("stopping while the producer queue is full") from None
-                    self._producer.poll(BACKPRESSURE_POLL_S)
+                    self._serve(BACKPRESSURE_POLL_S)
                     continue
                 except KafkaException as exc:
                     if _unusable(exc.args[0]):
@@ -275,7 +284,10 @@ class TradeProducer:
 
     def poll(self, timeout_s: float = 0) -> None:
         self.poll_trades(timeout_s)
-        self._dlq_producer.poll(0)
+        try:
+            self._dlq_producer.poll(0)
+        except KafkaException as exc:  # replaced by the next poll_trades
+            self._dlq_fatal = self._dlq_fatal or exc.args[0]
         self.report()
 
     def report(self) -> None:
@@ -290,7 +302,11 @@ class TradeProducer:
         that goes fatal meanwhile; return how many are still unsent."""
         deadline = time.monotonic() + timeout_s
         while True:
-            unsent_trades = self._producer.flush(max(0.0, deadline - time.monotonic()))
+            try:
+                unsent_trades = self._producer.flush(max(0.0, deadline - time.monotonic()))
+            except KafkaException as exc:  # went fatal while flushing: replace it and resend
+                self._fatal = self._fatal or exc.args[0]
+                unsent_trades = len(self._producer)
             if self._fatal is None or time.monotonic() >= deadline:
                 break
             self._recover()

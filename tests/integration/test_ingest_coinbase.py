@@ -93,7 +93,7 @@ def test_garbage_is_dead_lettered_with_a_reason_and_the_feed_goes_on(
         good.replace(b'"1.0"', b'"-2"'): "non-positive size",
         good.replace(b',"side":"buy"', b""): "missing fields: side",
         good.replace(b"BTC-USD", b"XRP-USD"): "unknown product 'XRP-USD'",
-        b'{"type":"ticker","product_id":"BTC-USD"}': "unknown frame type 'ticker'",
+        b'{"type":"no_such_channel","product_id":"BTC-USD"}': "unknown frame type 'no_such_channel'",
         b'{"type":"match","pad":"' + b"x" * 3000 + b'"}': "oversized frame",
     }
     run = IngestThread(settings, LIVE).start()
