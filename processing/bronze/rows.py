@@ -342,6 +342,16 @@ def merge_offsets(recorded: Mapping[TopicPartition, int], new: Mapping[TopicPart
     return merged
 
 
+def offsets_in_rows(topics: Sequence[str], partitions: Sequence[int], offsets: Sequence[int]) -> Offsets:
+    """The next offset per (topic, partition) that rows with these Kafka coordinates cover: what the
+    data itself says when no snapshot summary carries the offsets any more."""
+    found: Offsets = {}
+    for tp, offset in zip(zip(topics, partitions, strict=True), offsets, strict=True):
+        if offset + 1 > found.get(tp, 0):
+            found[tp] = offset + 1
+    return found
+
+
 def recorded_offsets(summaries_newest_first: Iterable[Mapping[str, str]]) -> Offsets:
     """The table's offsets: from the newest snapshot summary that carries them (empty if none)."""
     for summary in summaries_newest_first:

@@ -63,6 +63,7 @@ from processing.bronze.rows import (
     Offsets,
     encode_offsets,
     merge_offsets,
+    offsets_in_rows,
     recorded_offsets,
 )
 from processing.maintenance import StreamingRetention
@@ -333,6 +334,22 @@ class BronzeWriter:
         newest = next((x for x in snapshot_summaries(self.table) if OFFSETS_PROPERTY in x), {})
         self.recorded = recorded_offsets([newest])
         self.resets = recorded_resets([newest])
+        if not self.recorded and self.table.current_snapshot() is not None:
+            # rows but no summary with offsets (a commit that carried none, its parents expired):
+            # the data says what is written; reading from the start would write it all again
+            rows = self.table.scan(
+                selected_fields=("kafka_topic", "kafka_partition", "kafka_offset")
+            ).to_arrow()
+            self.recorded = offsets_in_rows(
+                rows["kafka_topic"].to_pylist(),
+                rows["kafka_partition"].to_pylist(),
+                rows["kafka_offset"].to_pylist(),
+            )
+            if self.recorded:
+                log.warning(
+                    "bronze: no snapshot summary holds the Kafka offsets; %d partitions resumed from the data",
+                    len(self.recorded),
+                )
         # a reset found but not yet committed applies to what was just read (unless already in it)
         for tp, reset in self.pending_resets.items():
             if self.recorded.get(tp) == reset.old_next:

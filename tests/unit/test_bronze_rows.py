@@ -136,3 +136,11 @@ def test_arrow_batches_follow_the_table_sort_order() -> None:
         batch.add(Consumed.of([message(offset, trade(trade_id, product).to_wire())]), NOW, now=0.0)
     rows = batch.to_arrow().to_pylist()
     assert [r["product_id"] for r in rows] == ["BTC-USD", "BTC-USD", "ETH-USD", "ETH-USD"]
+
+
+def test_offsets_in_rows_are_the_next_offset_per_partition() -> None:
+    from processing.bronze.rows import offsets_in_rows
+
+    found = offsets_in_rows(["t", "t", "t", "u"], [0, 0, 1, 0], [4, 9, 0, 2])
+    assert found == {("t", 0): 10, ("t", 1): 1, ("u", 0): 3}
+    assert offsets_in_rows([], [], []) == {}
