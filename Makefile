@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml infrastructure/scripts/install-system-packages.sh
 	touch $(STAMP)
 
 .PHONY: setup-test
-setup-test: $(TEST_STAMP) ## `make setup` plus what only the tests use: pytest, ruff, nbclient + ipykernel + matplotlib (the notebook), chromium, npm, kcat, docker-compose; idempotent
+setup-test: setup $(TEST_STAMP) ## `make setup` plus what only the tests use: pytest, ruff, nbclient + ipykernel + matplotlib (the notebook), chromium, npm, kcat, docker-compose; idempotent
 
 $(TEST_STAMP): $(STAMP)
 	@echo "setup-test 1/2: Debian packages only the tests use: chromium (dashboard page), npm (Grafana schema check), kcat (a second Kafka client), docker-compose (static compose check)"

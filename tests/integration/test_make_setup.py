@@ -29,7 +29,8 @@ def test_the_demo_installs_the_runtime_only(tmp_path: Path) -> None:
 
 def test_the_tests_install_runtime_and_test_tooling_on_a_fresh_machine(tmp_path: Path) -> None:
     plan = planned("test", tmp_path / ".venv")
-    for step in ("install-system-packages.sh runtime", "-m pip install -e .\n",
+    # the dashboard page's chart libraries too (CI runs `make test` alone on a fresh machine)
+    for step in ("install-system-packages.sh runtime", "-m pip install -e .\n", "npm ci",
                  "install-system-packages.sh test", "-m pip install -e '.[dev]'", "bin/pytest"):  # fmt: skip
         assert step in plan, step
 
