@@ -548,9 +548,11 @@ class StreamingRetention:
         self.hour = hour
 
 
-def table_registry(result: HourlyResult, now: float | None = None) -> CollectorRegistry:
-    """Gauges of one table after its hourly run (pure: no I/O); pushed beside the job's own."""
-    registry = CollectorRegistry()
+def table_registry(
+    result: HourlyResult, now: float | None = None, registry: CollectorRegistry | None = None
+) -> CollectorRegistry:
+    """Gauges of one table after its hourly run (pure: no I/O), in ``registry`` or a new one."""
+    registry = registry if registry is not None else CollectorRegistry()
     stats = result.stats
     for metric, doc, value in (
         ("lakehouse_table_snapshots", "Snapshots retained by the table", stats.snapshots),
@@ -589,7 +591,7 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     """One table's hourly run as the DAG task runs it: load, maintain the hour closed before
     ``now``, push the run's figures (job ``maintenance_<table>``) and the table's gauges."""
     from infrastructure.catalog import load_catalog
-    from infrastructure.job_metrics import push_job_metrics, run_and_push
+    from infrastructure.job_metrics import run_and_push
     from processing.bronze.progress import offsets_properties
 
     table = load_catalog(settings).load_table(identifier)
@@ -598,9 +600,8 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     result = run_and_push(
         settings, job,
         lambda: maintain_hour(table, settings.s3, settings.maintenance, now, offsets_properties),
-        HourlyResult.metric_counts,
+        HourlyResult.metric_counts, None, lambda r, registry: table_registry(r, registry=registry),
     )  # fmt: skip
-    push_job_metrics(settings, job, table_registry(result))
     return result
 
 
