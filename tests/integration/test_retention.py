@@ -144,13 +144,6 @@ def retention_env(bronze_env: BronzeEnv) -> BronzeEnv:
     return bronze_env
 
 
-# Known open defect (issues #12/#18): in two full-suite runs every produced offset was found twice
-# (a writer restart that read the topic from the start); alone it passed four times out of four.
-# Marked so the suite reports it (XFAIL / XPASS) until the cause is found; not strict: it is flaky.
-@pytest.mark.xfail(
-    reason="open: bronze rows doubled after writer SIGKILLs beside maintenance in full-suite runs",
-    strict=False,
-)
 def test_exactly_once_across_expiry_compaction_and_crashes(retention_env: BronzeEnv) -> None:
     env, rng = retention_env, random.Random(20261201)
     settings = env.settings
@@ -192,7 +185,10 @@ def test_exactly_once_across_expiry_compaction_and_crashes(retention_env: Bronze
     maintenance.run_hourly(settings, BRONZE_TRADES.identifier, datetime.now(UTC) + timedelta(hours=1))
 
     table.refresh()
-    rows = table.scan(selected_fields=("kafka_partition", "kafka_offset")).to_arrow()
+    # bronze.trades is shared by every test of the session: this test's rows are its topic's
+    rows = table.scan(
+        row_filter=f"kafka_topic == '{settings.kafka.trades_topic}'", selected_fields=("kafka_partition", "kafka_offset")
+    ).to_arrow()
     got = sorted(zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=True))
     assert got == sorted(produced)  # one row per produced offset: nothing lost, nothing twice
     recorded = table_offsets(table)
