@@ -44,10 +44,17 @@ def connect(
     configure(con, settings)
     con.execute(
         f"""ATTACH '{settings.catalog.warehouse}' AS {CATALOG_ALIAS}
-            (TYPE iceberg, SECRET lake_catalog, ENDPOINT '{settings.catalog.uri}',
+            (TYPE iceberg, {catalog_auth_option(settings)}, ENDPOINT '{settings.catalog.uri}',
              READ_ONLY {str(read_only).lower()})"""
     )
     return con
+
+
+def catalog_auth_option(settings: Settings) -> str:
+    """How the attach authenticates: the ``lake_catalog`` OAuth2 secret, or (``catalog.auth=none``:
+    Nessie in the compose stack has no token endpoint) no credentials at all. Without the explicit
+    ``none`` DuckDB would ask Nessie for a token and fail the attach."""
+    return "SECRET lake_catalog" if settings.catalog.auth == "oauth2" else "AUTHORIZATION_TYPE 'none'"
 
 
 def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -63,6 +70,8 @@ def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                URL_STYLE 'path', USE_SSL ?)""",
         [key, secret, settings.s3.region, endpoint[-1], endpoint[0] == "https"],
     )
+    if settings.catalog.auth != "oauth2":
+        return
     client_id, _, client_secret = settings.catalog_credential().partition(":")
     con.execute(
         "CREATE OR REPLACE SECRET lake_catalog (TYPE iceberg, CLIENT_ID ?, CLIENT_SECRET ?, OAUTH2_SERVER_URI ?)",
