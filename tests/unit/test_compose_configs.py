@@ -166,6 +166,19 @@ def test_prometheus_scrapes_services_that_exist(compose_stack: ComposeStack) -> 
     assert "prometheus.compose.yml:/etc/prometheus/prometheus.yml" in mounted
 
 
+def test_prometheus_scrapes_trinos_openmetrics_as_a_user(compose_stack: ComposeStack) -> None:
+    """Trino serves /metrics on the coordinator's HTTP port and answers 401 to a request that names
+    no user; Prometheus must send one."""
+    jobs = {job["job_name"]: job for job in yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]}
+    trino = jobs["trino"]
+    assert trino["metrics_path"] == "/metrics"
+    assert trino["basic_auth"]["username"]
+    (target,) = trino["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    # the coordinator's HTTP port inside the network: the one the service publishes to the host
+    assert any(str(p).endswith(f":{port}") for p in compose_stack.services[host]["ports"])
+
+
 def test_pyiceberg_client_sends_no_credential_when_auth_is_none(monkeypatch) -> None:
     from infrastructure import catalog
 
