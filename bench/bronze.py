@@ -33,7 +33,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES
-from orchestration.local_stack import produce, synthetic_trade
+from orchestration.local_stack import bench_stack, produce, synthetic_trade
 from processing.bronze.progress import table_offsets
 from processing.bronze.rows import OFFSETS_PROPERTY, Batch, Consumed, Message, decode_offsets
 from processing.bronze.writer import FETCH_LIMITS, BronzeWriter
@@ -216,52 +216,57 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-bronze-"))
     print(f"stack under {workdir} (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
     sampler = RssSampler()
-    # free ports, picked again if another program takes one first; a failed up stops what it started
-    settings = supervisor.up_on_free_ports(workdir / "lake", print)
-    try:
-        sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
-        sampler.start()
-        ensure_topics(settings.kafka)
-        ensure_tables(load_catalog(settings))
+    # free ports, picked again if another program takes one first; stopped however the run ends
+    with bench_stack(workdir / "lake") as settings:
+        try:
+            sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
+            sampler.start()
+            ensure_topics(settings.kafka)
+            ensure_tables(load_catalog(settings))
 
-        started = time.perf_counter()
-        produce(settings, ((t.key, t.to_wire()) for t in map(synthetic_trade, range(args.trades))))
-        print(f"produced {args.trades:,} trades in {time.perf_counter() - started:.1f} s")
-        time.sleep(1.0)  # a fresh sample: noida-db keeps the topic in memory
-        print(
-            f"  broker RSS at rest with them in the topic: {sampler.latest.get('kafka', 0) / 2**20:,.0f} MiB"
-        )
+            started = time.perf_counter()
+            produce(settings, ((t.key, t.to_wire()) for t in map(synthetic_trade, range(args.trades))))
+            print(f"produced {args.trades:,} trades in {time.perf_counter() - started:.1f} s")
+            time.sleep(1.0)  # a fresh sample: noida-db keeps the topic in memory
+            print(
+                f"  broker RSS at rest with them in the topic: {sampler.latest.get('kafka', 0) / 2**20:,.0f} MiB"
+            )
 
-        consume_rate, consume_cpu = raw_consume(settings, args.trades)
-        print(
-            f"baseline A  raw consume          {consume_rate:>10,.0f} rows/s  {consume_cpu:6.2f} CPU µs/row"
-        )
-        print(f"  broker RSS peak so far: {sampler.peaks.get('kafka', 0) / 2**20:,.0f} MiB")
-        append_rate, append_cpu = raw_append(settings, args.trades)
-        print(f"baseline B  raw pyiceberg append {append_rate:>10,.0f} rows/s  {append_cpu:6.2f} CPU µs/row")
-        bronze_rate, bronze_cpu, snapshots, files = bronze_throughput(settings, args.trades)
-        slower = min(consume_rate, append_rate)
-        print(f"bronze      writer               {bronze_rate:>10,.0f} rows/s  {bronze_cpu:6.2f} CPU µs/row")
-        print(f"ratio to the slower baseline     {bronze_rate / slower:>10.2f}")
-        print(
-            f"created: {snapshots} snapshots, {files} data files (flush_rows {settings.bronze.flush_rows:,})"
-        )
-        print(f"peak RSS of the services so far  {sampler.peak / 2**20:>10,.0f} MiB (writer ran in-process)")
+            consume_rate, consume_cpu = raw_consume(settings, args.trades)
+            print(
+                f"baseline A  raw consume          {consume_rate:>10,.0f} rows/s  {consume_cpu:6.2f} CPU µs/row"
+            )
+            print(f"  broker RSS peak so far: {sampler.peaks.get('kafka', 0) / 2**20:,.0f} MiB")
+            append_rate, append_cpu = raw_append(settings, args.trades)
+            print(
+                f"baseline B  raw pyiceberg append {append_rate:>10,.0f} rows/s  {append_cpu:6.2f} CPU µs/row"
+            )
+            bronze_rate, bronze_cpu, snapshots, files = bronze_throughput(settings, args.trades)
+            slower = min(consume_rate, append_rate)
+            print(
+                f"bronze      writer               {bronze_rate:>10,.0f} rows/s  {bronze_cpu:6.2f} CPU µs/row"
+            )
+            print(f"ratio to the slower baseline     {bronze_rate / slower:>10.2f}")
+            print(
+                f"created: {snapshots} snapshots, {files} data files (flush_rows {settings.bronze.flush_rows:,})"
+            )
+            print(
+                f"peak RSS of the services so far  {sampler.peak / 2**20:>10,.0f} MiB (writer ran in-process)"
+            )
 
-        print(f"  per service peak MiB: {sampler.report()}")
-        sampler.peak, sampler.peaks = 0, {}
-        sent, seen, p50, p95 = steady_freshness(
-            settings, workdir, args.steady_rate, args.steady_seconds, sampler
-        )
-        print(
-            f"steady {args.steady_rate:,}/s for {args.steady_seconds:.0f} s: sent {sent:,}, in bronze {seen:,}; "
-            f"freshness p50 {p50:.2f} s, p95 {p95:.2f} s (flush_seconds {settings.bronze.flush_seconds})"
-        )
-        print(f"peak RSS of the embedded stack (services + writer) {sampler.peak / 2**20:,.0f} MiB")
-        print(f"  per process peak MiB: {sampler.report()}")
-    finally:
-        sampler.stop.set()
-        supervisor.down(settings)
+            print(f"  per service peak MiB: {sampler.report()}")
+            sampler.peak, sampler.peaks = 0, {}
+            sent, seen, p50, p95 = steady_freshness(
+                settings, workdir, args.steady_rate, args.steady_seconds, sampler
+            )
+            print(
+                f"steady {args.steady_rate:,}/s for {args.steady_seconds:.0f} s: sent {sent:,}, in bronze {seen:,}; "
+                f"freshness p50 {p50:.2f} s, p95 {p95:.2f} s (flush_seconds {settings.bronze.flush_seconds})"
+            )
+            print(f"peak RSS of the embedded stack (services + writer) {sampler.peak / 2**20:,.0f} MiB")
+            print(f"  per process peak MiB: {sampler.report()}")
+        finally:
+            sampler.stop.set()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.services import venv_bin
 from orchestration.api import AirflowClient
 from orchestration.cli.demo import HOURLY_RUN_TIMEOUT_S
+from orchestration.local_stack import bench_stack
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 
@@ -65,27 +66,26 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cores {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}")
     sampler = RssSampler()
-    # free ports, picked again if another program takes one first; a failed up stops what it started
+    # free ports, picked again if another program takes one first; stopped however the run ends
     lake = Path(tempfile.mkdtemp(prefix="bench-airflow-")) / "lake"
-    settings = supervisor.up_on_free_ports(lake, print, airflow=True)
-    try:
-        sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
-        sampler.start()
-        ensure_topics(settings.kafka)
-        ensure_tables(load_catalog(settings))
-        client = AirflowClient.login(settings)
-        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        run = client.trigger("crypto_hourly", hour=hour)
-        state = client.wait("crypto_hourly", run, HOURLY_RUN_TIMEOUT_S)
-        print(f"crypto_hourly {run}: {state}")
-        time.sleep(args.seconds)
-        env = {**os.environ, **airflow_stack.component_env(settings)}
-        check = peak_rss_of(
-            [venv_bin("airflow"), "jobs", "check", "--job-type", "TriggererJob", "--allow-multiple"], env
-        )
-    finally:
-        sampler.stop.set()
-        supervisor.down(settings)
+    with bench_stack(lake, airflow=True) as settings:
+        try:
+            sampler.pids.update({s.pid: s.name for s in supervisor.status(settings) if s.pid})
+            sampler.start()
+            ensure_topics(settings.kafka)
+            ensure_tables(load_catalog(settings))
+            client = AirflowClient.login(settings)
+            hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            run = client.trigger("crypto_hourly", hour=hour)
+            state = client.wait("crypto_hourly", run, HOURLY_RUN_TIMEOUT_S)
+            print(f"crypto_hourly {run}: {state}")
+            time.sleep(args.seconds)
+            env = {**os.environ, **airflow_stack.component_env(settings)}
+            check = peak_rss_of(
+                [venv_bin("airflow"), "jobs", "check", "--job-type", "TriggererJob", "--allow-multiple"], env
+            )
+        finally:
+            sampler.stop.set()
     limits = compose_limits()
     print(f"{'component':<24}{'peak RSS':>10}{'+ check':>10}{'limit':>8}{'ratio':>7}  (MiB)")
     for name, rss in sorted(sampler.peaks.items()):

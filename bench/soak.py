@@ -19,6 +19,12 @@ location, and the maintenance's duration. The last line is machine-readable:
 commit p95 over the p95 of the first 50 commits on the fresh table. ``--policy none`` runs the same
 load with no retention and no maintenance (the "before" figures).
 
+A busy machine moves every wall-clock figure, so each hour also measures a reference in the same
+minute: 40 commits of the same batches through the same writer path into a fresh table of bronze's
+shape, and the same ``count(*)`` on it. ``ref_commit_p95_ratio`` and ``ref_query_ratio`` are the
+last hour's figures over that hour's reference, divided by the same for the first hour: a table that
+gets slower with age raises them; a machine that gets busier does not.
+
     .venv/bin/python bench/soak.py [--hours 24] [--policy bounded|none]
 """
 
@@ -34,11 +40,11 @@ from pathlib import Path
 
 from pyarrow import fs as pafs
 
-from infrastructure import supervisor
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
-from orchestration.local_stack import synthetic_trade
+from infrastructure.tables import BRONZE_TRADES
+from orchestration.local_stack import bench_stack, synthetic_trade
 from processing.bronze.rows import Batch, Consumed, Message
 from processing.bronze.writer import BronzeWriter
 from processing.duckdb_engine import connect
@@ -52,6 +58,8 @@ from processing.maintenance import (
 
 PRODUCTS = 4
 FRESH_COMMITS = 50
+REFERENCE_COMMITS = 40  # per hour, into a fresh table: the same-minute baseline
+REFERENCE_TABLE = "bench_soak.fresh"
 DASHBOARD_SQL = """
     SELECT product_id, count(*) AS trades, max(event_time) AS newest,
            max(CAST(price AS DECIMAL(38, 18))) AS high
@@ -59,6 +67,7 @@ DASHBOARD_SQL = """
     WHERE event_time >= TIMESTAMPTZ '{since}'
     GROUP BY product_id ORDER BY product_id"""
 COUNT_SQL = "SELECT count(*) FROM lake.bronze.trades"
+REFERENCE_COUNT_SQL = f"SELECT count(*) FROM lake.{REFERENCE_TABLE}"
 
 
 class SimulatedClock:
@@ -113,14 +122,40 @@ def bytes_under(filesystem: pafs.S3FileSystem, location: str) -> int:
     return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
 
 
+def reference(writer: BronzeWriter, catalog, topic: str, rows: int, now: datetime, interval: timedelta):
+    """The same-minute baseline: REFERENCE_COMMITS flushes of the soak's batches through the writer's
+    path into a fresh table of bronze's shape (dropped after), then ``count(*)`` on it. Returns the
+    commit p95 and the count's seconds."""
+    if catalog.table_exists(REFERENCE_TABLE):
+        catalog.drop_table(REFERENCE_TABLE)
+    writer.table = catalog.create_table(
+        REFERENCE_TABLE, schema=BRONZE_TRADES.schema, partition_spec=BRONZE_TRADES.partition_spec,
+        sort_order=BRONZE_TRADES.sort_order, properties=BRONZE_TRADES.properties,
+    )  # fmt: skip
+    writer.recorded = None
+    load, commits = Load(topic, rows), []
+    for i in range(REFERENCE_COMMITS):
+        writer.batch = load.batch(now + i * interval, interval)
+        started = time.perf_counter()
+        writer.flush()
+        commits.append(time.perf_counter() - started)
+    count_s = query_seconds(writer.settings, REFERENCE_COUNT_SQL)
+    catalog.drop_table(REFERENCE_TABLE)
+    return percentile(commits, 0.95), count_s
+
+
 def soak_line(hours: list[dict], all_commits: list[float]) -> str:
     fresh = percentile(all_commits[:FRESH_COMMITS], 0.95)
     first, last = hours[0], hours[-1]
     query_first, query_last = first["dash"] + first["count"], last["dash"] + last["count"]
+    ref_commit = (last["p95"] / last["ref_p95"]) / (first["p95"] / first["ref_p95"])
+    ref_query = (last["count"] / last["ref_count"]) / (first["count"] / first["ref_count"])
     return (
         f"hours={len(hours)} commits={len(all_commits)} "
         f"commit_p95_ratio={last['p95'] / first['p95']:.2f} commit_p95_vs_fresh={last['p95'] / fresh:.2f} "
         f"query_ratio={query_last / query_first:.2f} "
+        f"ref_commit_p95_ratio={ref_commit:.2f} ref_query_ratio={ref_query:.2f} "
+        f"commit_p95_vs_same_hour_fresh={last['p95'] / last['ref_p95']:.2f} "
         f"snapshots_max={max(h['stats'].snapshots for h in hours)} "
         f"files_max={max(h['stats'].data_files for h in hours)} "
         f"maintenance_max_s={max(h['maint'] for h in hours):.1f}"
@@ -141,11 +176,9 @@ def main() -> None:
     rows_per_commit = round(args.trades_per_second * args.commit_seconds)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    settings = supervisor.settings_on_free_ports(workdir / "lake", kafka={"partitions": PRODUCTS})
     print(f"stack under {workdir} (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}); "
           f"{args.hours} h x {per_hour} commits of {rows_per_commit} rows, policy {args.policy}")  # fmt: skip
-    settings, _ = supervisor.up(settings)
-    try:
+    with bench_stack(workdir / "lake", kafka={"partitions": PRODUCTS}) as settings:
         ensure_topics(settings.kafka)
         catalog = load_catalog(settings)
         ensure_tables(catalog)
@@ -162,12 +195,14 @@ def main() -> None:
                 tx.set_properties({"commit.manifest-merge.enabled": "false"})
         table = writer.table
         load = Load(settings.kafka.trades_topic, rows_per_commit)
+        catalog.create_namespace_if_not_exists(REFERENCE_TABLE.split(".")[0])
+        ref_writer = BronzeWriter(settings, retention=StreamingRetention(policy, clock))
         filesystem = s3_filesystem(settings.s3)
         all_commits: list[float] = []
         steps = ""
         hours: list[dict] = []
-        print("hour  commit_p50_ms commit_p95_ms dash_q_s count_s  snapshots manifests files "
-              "metadata_kb table_mb maint_s  wall_s")  # fmt: skip
+        print("hour  commit_p50_ms commit_p95_ms ref_p95_ms dash_q_s count_s ref_count_s  snapshots "
+              "manifests files metadata_kb table_mb maint_s  wall_s")  # fmt: skip
         for hour in range(args.hours):
             wall = time.perf_counter()
             commits, maintenance_s = [], 0.0
@@ -189,24 +224,27 @@ def main() -> None:
             since = (clock.now - timedelta(hours=1)).isoformat()
             dash_s = query_seconds(settings, DASHBOARD_SQL.format(since=since))
             count_s = query_seconds(settings, COUNT_SQL)
+            ref_p95, ref_count = reference(
+                ref_writer, catalog, settings.kafka.trades_topic, rows_per_commit, clock.now, interval
+            )
             table.refresh()
             stats = table_stats(table)
             row = {
                 "p50": statistics.median(commits), "p95": percentile(commits, 0.95), "dash": dash_s,
                 "count": count_s, "stats": stats, "maint": maintenance_s,
-                "bytes": bytes_under(filesystem, table.location()),
+                "bytes": bytes_under(filesystem, table.location()), "ref_p95": ref_p95,
+                "ref_count": ref_count,
             }  # fmt: skip
             hours.append(row)
-            print(f"{hour + 1:>4}  {row['p50'] * 1e3:>13.0f} {row['p95'] * 1e3:>13.0f} {dash_s:>8.3f} "
-                  f"{count_s:>7.3f}  {stats.snapshots:>9} {stats.manifests:>9} {stats.data_files:>5} "
+            print(f"{hour + 1:>4}  {row['p50'] * 1e3:>13.0f} {row['p95'] * 1e3:>13.0f} {ref_p95 * 1e3:>10.0f} "
+                  f"{dash_s:>8.3f} {count_s:>7.3f} {ref_count:>11.3f}  {stats.snapshots:>9} "
+                  f"{stats.manifests:>9} {stats.data_files:>5} "
                   f"{stats.metadata_bytes / 1024:>11.0f} {row['bytes'] / 2**20:>8.1f} {maintenance_s:>7.2f} "
                   f"{time.perf_counter() - wall:>7.1f}  {steps}", flush=True)  # fmt: skip
             # the same figures so far, so a run cut short still reports its trend
             fresh_ms = percentile(all_commits[:FRESH_COMMITS], 0.95) * 1e3
             print(f"   so far (fresh p95 {fresh_ms:.0f} ms): {soak_line(hours, all_commits)}", flush=True)
         print("soak: " + soak_line(hours, all_commits))
-    finally:
-        supervisor.down(settings)
 
 
 if __name__ == "__main__":

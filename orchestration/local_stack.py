@@ -4,14 +4,18 @@ test fixtures and the benchmarks alike (so neither imports the other).
 A broker and a SeaweedFS start on free 127.0.0.1 ports through the same ``ServiceSpec``s that
 ``lakehouse up`` uses (``infrastructure.supervisor.up_on_free_ports`` starts a whole stack);
 ``settings_for`` points a ``Settings`` at them; ``synthetic_trade`` and ``produce`` put numbered
-trades in the trades topic as the pipeline's own producer would.
+trades in the trades topic as the pipeline's own producer would; ``bench_stack`` is a benchmark's own
+whole stack, stopped however the benchmark ends.
 """
 
 from __future__ import annotations
 
 import secrets
+import signal
 import subprocess
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +24,7 @@ from typing import TypeVar
 
 from confluent_kafka import Producer
 
-from infrastructure import services
+from infrastructure import services, supervisor
 from infrastructure.kafka import producer_config
 from infrastructure.services import SeaweedPorts, ServiceSpec
 from infrastructure.settings import Settings
@@ -28,6 +32,24 @@ from infrastructure.supervisor import isolated_settings
 from ingestion.events import Trade
 
 START_TIMEOUT_S = 60
+
+
+@contextmanager
+def bench_stack(
+    data_dir: Path, log: Callable[[str], None] = print, airflow: bool = False, **overrides: object
+) -> Iterator[Settings]:
+    """A whole embedded stack of a benchmark's own, on free ports (``up_on_free_ports``), stopped on
+    the way out: on an error, Ctrl-C, and SIGTERM too (``kill``, a CI timeout), which would otherwise
+    end Python without running ``finally`` and leave the services running."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    settings = None
+    try:
+        settings = supervisor.up_on_free_ports(data_dir, log, airflow=airflow, **overrides)
+        yield settings
+    finally:
+        if settings is not None:
+            supervisor.down(settings)
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
