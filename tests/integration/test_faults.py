@@ -15,9 +15,8 @@ from confluent_kafka.admin import AdminClient
 
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.services import scrape_gauge
-from tests.fixtures.bronze import produce_trades
 from tests.fixtures.completeness import HourlyRun, silver_trade_ids
-from tests.fixtures.faults import PARTITIONS, FaultRig
+from tests.fixtures.faults import FaultRig
 
 pytestmark = pytest.mark.slow
 RATE = 300  # trades per second: a steady stream small enough for two busy cores
@@ -89,26 +88,37 @@ def test_broker_sigkill_and_restart(fault_rig: FaultRig) -> None:
 
 def test_topic_recreated_under_bronze(fault_rig: FaultRig) -> None:
     """The log goes back to offset 0 while bronze holds 1,000 messages: the writer records the reset
-    and reads the new log from its start; nothing new is skipped as "already covered"."""
+    and reads the new log from its start; nothing new is skipped as "already covered". The second
+    ingest re-sends each product's latest trade (Coinbase's ``last_match``): silver holds it once."""
     rig = fault_rig
     kafka = rig.settings.kafka
-    writer = rig.writer()
-    first = len(produce_trades(rig.settings, 1_000))
+    writer, ingest = rig.writer(), rig.ingest()
+    for product in rig.fake.products:
+        rig.fake.trade(product, 1_000 // len(rig.fake.products))
+    first = rig.stop_ingest(ingest)
     rig.wait_written(60, writer)
+    partitions = len([p for p, n in rig.recorded().items() if n > 0])  # each one's log goes back
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
     for future in admin.delete_topics([kafka.trades_topic]).values():
         future.result(30)
     time.sleep(1)
     ensure_topics(kafka)
-    second = len(produce_trades(rig.settings, 300, start=first))
+    ingest = rig.ingest()
+    for product in rig.fake.products:
+        rig.fake.trade(product, 300 // len(rig.fake.products))
+    second = rig.stop_ingest(ingest)
     rig.wait_written(60, writer)
+    bronze = rig.reconcile("topic deleted and recreated under bronze", first + second)
+    run = rig.complete()
     writer.send_signal(signal.SIGTERM)
     assert writer.wait(timeout=60) == 0, rig.log_of(writer)[-3000:]
-    figures = rig.record(rig.reconcile("topic deleted and recreated under bronze", first + second), None)
+    figures = rig.record(bronze, run)
     assert_exact(figures)
+    assert first == 1_000 and second == 300 + len(rig.fake.products)  # + the last_match re-sends
     assert figures["kafka_end_offsets"] == second and figures["rescued_by_bronze"] == first
-    assert figures["resets"] == PARTITIONS and figures["lost_known"] == 0
+    assert figures["resets"] == partitions and figures["lost_known"] == 0
     assert figures["bronze_rows"] == first + second
+    assert_complete(rig, run, lossless=True)
 
 
 def assert_all(figures: dict) -> None:
