@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -32,9 +31,17 @@ from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import ENV_PREFIX, Settings, to_environment
 from ingestion.runner import RunOptions
-from tests.fixtures.coinbase import FakeCoinbase
-from tests.fixtures.ingest import IngestThread, ingest_settings, read_topic, trade_ids, wait_until
-from tests.fixtures.services import Broker, RunningService, cli_environment, launch_seaweedfs, settings_for
+from tests.fixtures.coinbase import FakeCoinbase, SteadyMarket
+from tests.fixtures.completeness import hourly_run_then_backfill, silver_trade_ids
+from tests.fixtures.ingest import (
+    IngestThread,
+    coinbase_overrides,
+    ingest_settings,
+    read_topic,
+    trade_ids,
+    wait_until,
+)
+from tests.fixtures.services import Broker, RunningService, launch_seaweedfs, settings_for
 
 LIVE = RunOptions(source="coinbase", serve_metrics=False, flush_timeout_s=5)
 PRODUCT = "BTC-USD"
@@ -101,7 +108,7 @@ def stack(tmp_path: Path, fake_coinbase: FakeCoinbase) -> Iterator[tuple[Setting
         base = ingest_settings(Broker(spec=broker.spec, bootstrap=f"127.0.0.1:{port}"), fake_coinbase)
         settings = settings_for(
             Broker(spec=broker.spec, bootstrap=f"127.0.0.1:{port}"), store, data_dir=tmp_path / "data",
-            kafka=base.kafka.model_dump(), coinbase=base.coinbase.model_dump(), products=base.products,
+            kafka=base.kafka.model_dump(), **coinbase_overrides(fake_coinbase),
             metrics={"producer_port": services.free_port(), "bronze_port": services.free_port()},
             bronze={"flush_seconds": 0.5}, orchestration={"bronze_wait_timeout_s": 90},
         )  # fmt: skip
@@ -133,21 +140,9 @@ def _writer(settings: Settings, workdir: Path) -> subprocess.Popen:
     )
 
 
-def _silver_ids(settings: Settings) -> set[int]:
-    table = load_catalog(settings).load_table("silver.trades")
-    rows = table.scan(selected_fields=("product_id", "trade_id")).to_arrow().to_pylist()
-    return {r["trade_id"] for r in rows if r["product_id"] == PRODUCT}
-
-
-def _gap_rows(settings: Settings) -> list[dict]:
-    return load_catalog(settings).load_table("silver.trade_gaps").scan().to_arrow().to_pylist()
-
-
 def test_trades_a_broker_crash_lost_are_found_backfilled_and_closed(
-    stack, fake_coinbase: FakeCoinbase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack, fake_coinbase: FakeCoinbase, tmp_path: Path
 ) -> None:
-    from orchestration import tasks
-
     settings, broker = stack
     fake = fake_coinbase
     topic = settings.kafka.trades_topic
@@ -164,15 +159,11 @@ def test_trades_a_broker_crash_lost_are_found_backfilled_and_closed(
     wait_until(lambda: len(read_topic(_bootstrap(settings), topic)) >= 200, 30, "200 trades acknowledged")
     time.sleep(3)
     # the crash: a steady stream (up to ~1,000 trades/s), the broker SIGKILLed in the middle of it
-    streaming = threading.Event()
-    stream = threading.Thread(target=_stream, args=(fake, streaming), daemon=True)
-    streaming.set()
-    stream.start()
+    market = SteadyMarket(fake, 1000, products=(PRODUCT,), max_s=10).start()
     time.sleep(1.5)
     broker.kill()
     time.sleep(0.3)
-    streaming.clear()
-    stream.join(10)
+    market.stop()
     crashed = run.stop(60)
     broker.start()
     survived = len(read_topic(_bootstrap(settings), topic))
@@ -194,59 +185,34 @@ def test_trades_a_broker_crash_lost_are_found_backfilled_and_closed(
 
     writer = _writer(settings, tmp_path)
     try:
-        with cli_environment(settings, monkeypatch, tmp_path):
-            # the hourly run: silver for the ingest window, then the completeness check of its hours
-            caught_up = tasks.wait_for_bronze({"ingest_start": began.isoformat()})
-            tasks.silver(began - timedelta(seconds=1), caught_up["ingest_end"])
-            hour = began.replace(minute=0, second=0, microsecond=0)
-            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-            requests = tasks.completeness(hour, end, recheck=True)
-            found = {(r["first_missing_id"], r["last_missing_id"], r["status"]) for r in _gap_rows(settings)}
-            opened = {i for first, last, status in found if status == "open" for i in range(first, last + 1)}
-            assert opened == lost  # exactly the lost ids: nothing more, nothing less
-            assert (refused, refused, "dead_lettered") in found
-            assert len(requests) == len([f for f in found if f[2] == "open"])
-
-            # crypto_backfill, once per request, as TriggerDagRunOperator starts it
-            backfilled = 0
-            for request in requests:
-                conf = request["conf"]
-                result = tasks.backfill(
-                    conf["product"], conf["start"], conf["end"], conf["first_id"], conf["last_id"]
-                )
-                backfilled += result["published"]
-                caught_up = tasks.wait_for_bronze(result)
-                tasks.silver(caught_up["ingest_start"], caught_up["ingest_end"])
-                left = tasks.completeness(conf["start"], conf["end"])  # the backfill run's re-check
-            assert requests and left == []  # the last re-check: no open hole left to backfill
+        # the hourly run and the crypto_backfill runs it triggers (tests/fixtures/completeness.py)
+        run = hourly_run_then_backfill(settings, began, tmp_path)
     finally:
         writer.terminate()
         writer.wait(timeout=30)
 
-    rows = _gap_rows(settings)
+    found = {(r["first_missing_id"], r["last_missing_id"], r["status"]) for r in run.found}
+    opened = run.opened().get(PRODUCT, set())
+    assert opened == lost  # exactly the lost ids: nothing more, nothing less
+    assert (refused, refused, "dead_lettered") in found
+    assert len(run.requests) == len([f for f in found if f[2] == "open"])
+    assert run.requests and run.left == []  # the last re-check: no open hole left to backfill
+    rows = run.rows
     assert {r["status"] for r in rows} == {"filled", "dead_lettered"}
     assert all(
         r["missing_count"] == 0 and r["filled_at"] is not None for r in rows if r["status"] == "filled"
     )
-    assert backfilled == len(lost)
-    silver_ids = _silver_ids(settings)
+    assert run.backfilled == len(lost)
+    silver_ids = set(silver_trade_ids(settings)[PRODUCT])
     assert silver_ids | {refused} == set(range(min(made), max(made) + 1))  # the hour ends complete
     assert refused not in silver_ids
     print(
         f"\ncompleteness: {len(made)} trades made, {len(lost)} missing after the broker crash "
         f"({acked_lost} of them acknowledged before it), "
         f"{len(opened)} found in {len([r for r in rows if r['status'] == 'filled'])} gaps, "
-        f"{backfilled} backfilled, re-check closed all; 1 dead-lettered id recorded, not backfilled"
+        f"{run.backfilled} backfilled, re-check closed all; 1 dead-lettered id recorded, not backfilled"
     )
 
 
 def _bootstrap(settings: Settings) -> str:
     return settings.kafka.bootstrap_servers
-
-
-def _stream(fake: FakeCoinbase, streaming: threading.Event) -> None:
-    for _ in range(1000):  # bounded: at most 10,000 trades
-        if not streaming.is_set():
-            return
-        fake.trade(PRODUCT, 10)
-        time.sleep(0.01)
