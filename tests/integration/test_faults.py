@@ -80,8 +80,13 @@ def test_broker_sigkill_and_restart(fault_rig: FaultRig) -> None:
         f"silver found {figures['missing_found']} missing in {figures['gaps_found']} gaps, "
         f"backfilled {figures['backfilled']}"
     )
-    if figures["acked"] > figures["kafka_end_offsets"]:  # the log went backwards: found and recorded
-        assert figures["resets"] >= 1 and "went backwards" in rig.log_of(writer)
+    # The log went backwards. If bronze had read past the surviving end, the writer must have found
+    # and recorded it (else bronze would hold more than the new log plus the rescued: assert_exact
+    # above fails); if the lost messages were never read, there is nothing to record and the
+    # completeness check alone finds them (both happen, depending on when the broker dies).
+    if figures["resets"]:
+        assert "went backwards" in rig.log_of(writer)
+    print(f"reset path exercised: {bool(figures['resets'])}")
     assert_complete(rig, run, lossless=False)
 
 
