@@ -123,8 +123,8 @@ spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.t
 	$(COMPOSE) up -d --build spark-streaming
 
 .PHONY: spark-batch
-spark-batch: ## Run the Spark silver job once (make spark-batch SPARK_BATCH_ARGS="--start T --end T")
-	$(COMPOSE) --profile batch run --rm spark-batch spark-submit /opt/lakehouse/processing/silver/spark_batch.py $(SPARK_BATCH_ARGS)
+spark-batch: ## Run the Spark silver job once, in the scheduler's container as Airflow does (SPARK_BATCH_ARGS="--start T --end T")
+	$(COMPOSE) exec airflow-scheduler lakehouse silver --engine spark $(SPARK_BATCH_ARGS)
 
 .PHONY: trino-cli
 trino-cli: ## Open the Trino CLI on the stack's lakehouse catalog
@@ -149,7 +149,7 @@ lint: setup-test ## Ruff lint and format check
 clean: ## Stop the embedded stack, remove its data (.lakehouse/) and caches, and the compose stack's volumes if Docker runs; keeps .venv
 	if [ -x $(LAKEHOUSE) ] && [ -d .lakehouse/run ]; then $(LAKEHOUSE) down; fi
 	rm -rf .lakehouse .pytest_cache .ruff_cache
-	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) --profile batch down -v; fi
+	if docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && test -f .env; then $(COMPOSE) down -v; fi
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 ##@ Ingestion

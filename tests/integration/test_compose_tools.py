@@ -45,10 +45,10 @@ def docker_compose_config(
 
 
 def test_docker_compose_validates_the_file(tmp_path: Path) -> None:
-    result = docker_compose_config(tmp_path, example_env(), "--profile", "batch")
+    result = docker_compose_config(tmp_path, example_env())
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
-    assert "spark-batch" in resolved["services"] and "kafka" in resolved["services"]
+    assert "spark-streaming" in resolved["services"] and "kafka" in resolved["services"]
     for service in resolved["services"].values():
         for port in service.get("ports", []):
             # docker-compose v1 prints "IP:HOST:CONTAINER", v2 a mapping

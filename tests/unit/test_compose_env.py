@@ -33,7 +33,6 @@ def test_project_services_are_the_expected_ones(compose_stack: ComposeStack) -> 
         "coinbase-producer",
         "lakehouse-init",
         "spark-streaming",
-        "spark-batch",
         "airflow-scheduler",
     } <= set(project_services(compose_stack))
 
@@ -41,7 +40,7 @@ def test_project_services_are_the_expected_ones(compose_stack: ComposeStack) -> 
 @pytest.mark.parametrize(
     "name",
     [
-        "coinbase-producer", "lakehouse-init", "spark-streaming", "spark-batch", "airflow-init",
+        "coinbase-producer", "lakehouse-init", "spark-streaming", "airflow-init",
         "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
     ],
 )  # fmt: skip

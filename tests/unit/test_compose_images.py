@@ -42,7 +42,7 @@ def from_images(dockerfile: Path, args: dict[str, str]) -> list[str]:
 
 def test_spark_and_airflow_images_get_the_same_versions(compose_stack: ComposeStack, versions) -> None:
     services = compose_stack.services
-    for name in ("spark-streaming", "spark-batch", "airflow-scheduler"):
+    for name in ("spark-streaming", "airflow-scheduler"):
         args = {k: str(v) for k, v in services[name]["build"]["args"].items()}
         assert {k: args[k] for k in versions} == versions, name
 
