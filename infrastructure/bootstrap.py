@@ -1,12 +1,12 @@
 """Idempotent bootstrap shared by both stacks: Kafka topics, Iceberg namespaces and tables.
 
-Running it again changes nothing: existing topics and tables are left as they are (a table whose
-schema differs from its contract is reported, not altered).
+Running it again changes nothing: existing topics are left as they are, and an existing table is
+brought to its contract by ``infrastructure/migrations.py`` (compatible changes applied in place;
+an incompatible one refused with the column and why, no table touched).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -14,10 +14,9 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from infrastructure.kafka import admin_config
+from infrastructure.migrations import MigrationResult, migrate
 from infrastructure.settings import KafkaSettings
 from infrastructure.tables import NAMESPACES, TABLES, TableDef
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,19 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
 
 
 def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> list[str]:
-    """Create missing namespaces and tables; return the identifiers of tables created."""
+    """Create missing namespaces and tables, migrate existing ones; return the identifiers created."""
+    return bootstrap_tables(catalog, tables)[0]
+
+
+def bootstrap_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> tuple[list[str], MigrationResult]:
+    """:func:`ensure_tables`, also returning the migration it applied (what ``lakehouse init`` prints).
+    Raises ``IncompatibleChange`` (nothing migrated) if a live table cannot reach its contract."""
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
     created = []
     for table in tables:
         try:
-            existing = catalog.load_table(table.identifier)
+            catalog.load_table(table.identifier)
         except NoSuchTableError:
             catalog.create_table(
                 table.identifier,
@@ -87,9 +92,4 @@ def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> li
                 properties=table.properties,
             )
             created.append(table.identifier)
-            continue
-        if existing.schema().as_struct() != table.schema.as_struct():
-            log.warning(
-                "%s exists with a schema that differs from its contract; left unchanged", table.identifier
-            )
-    return created
+    return created, migrate(catalog, tuple(t for t in tables if t.identifier not in created))
