@@ -14,7 +14,6 @@ from processing.gold import run_gold
 from tests.fixtures.gold import append_batch, trade_batches
 from tests.fixtures.services import settings_for
 
-pytestmark = pytest.mark.integration
 NEW_COLUMNS = ("kafka_wait_p95_ms", "kafka_wait_max_ms")
 
 

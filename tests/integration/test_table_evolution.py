@@ -31,7 +31,6 @@ from tests.fixtures.evolution import (
 from tests.fixtures.lakehouse import BRONZE_ARROW, HOUR, T0, BronzeBuilder
 from tests.fixtures.services import settings_for
 
-pytestmark = pytest.mark.integration
 
 
 def _namespace() -> str:
