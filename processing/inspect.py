@@ -76,7 +76,7 @@ def refs(table: Table, _snapshot_id: int | None) -> pa.Table:
     return _table(raw, "refs")
 
 
-def manifests(table: Table, snapshot_id: int | None) -> pa.Table:
+def manifests(table: Table, _snapshot_id: int | None) -> pa.Table:
     rows = [
         {
             "manifest": _short(table, r["path"]),
@@ -87,7 +87,7 @@ def manifests(table: Table, snapshot_id: int | None) -> pa.Table:
                 f"{s['lower_bound']}..{s['upper_bound']}" for s in r["partition_summaries"] or []
             ),
         }
-        for r in table.inspect.manifests(snapshot_id).to_pylist()
+        for r in table.inspect.manifests().to_pylist()
     ]
     return _table(rows, "manifests")
 
@@ -121,16 +121,19 @@ INSPECTORS: dict[str, Callable[[Table, int | None], pa.Table]] = {
     "partitions": partitions,
 }
 assert tuple(INSPECTORS) == VIEWS
-SNAPSHOT_VIEWS = ("files", "manifests", "partitions")  # the ones that read one snapshot's tree
+TREE_VIEWS = ("files", "manifests", "partitions")  # read the current snapshot's tree
+AS_OF_VIEWS = ("files", "partitions")  # pyiceberg reads these as of any snapshot
 
 
 def inspect_table(table: Table, view: str, snapshot_id: int | None = None) -> pa.Table:
-    """``view`` (one of :data:`VIEWS`) of ``table``; ``snapshot_id`` for files/manifests/partitions
-    as of that snapshot (the others list the whole history)."""
+    """``view`` (one of :data:`VIEWS`) of ``table``; ``snapshot_id`` for files/partitions as of that
+    snapshot (history, snapshots and refs list everything; manifests are the current snapshot's)."""
     if view not in INSPECTORS:
         raise ValueError(f"no metadata view {view!r}: expected one of {', '.join(VIEWS)}")
+    if snapshot_id is not None and view not in AS_OF_VIEWS:
+        raise ValueError(f"a snapshot id applies to {' and '.join(AS_OF_VIEWS)} only, not {view}")
     if snapshot_id is not None and table.snapshot_by_id(snapshot_id) is None:
         raise ValueError(f"{'.'.join(table.name())} has no snapshot {snapshot_id}")
-    if view in SNAPSHOT_VIEWS and table.current_snapshot() is None:
+    if view in TREE_VIEWS and table.current_snapshot() is None:
         return _table([], view)  # a table never written has no tree to read
     return INSPECTORS[view](table, snapshot_id)
