@@ -36,13 +36,27 @@ def _summary(summary: list[tuple[str, str]] | dict | None, key: str) -> int | No
     return int(items[key]) if key in items else None
 
 
+def _partition(table: Table, spec_id: int, values: dict | None) -> str:
+    """A file's partition as its own spec writes it (``event_day=2026-01-01, ingest_hour=2026-01-01-11``):
+    the metadata table's struct is the union of every spec's fields, NULL where a spec lacks one."""
+    spec, values = table.specs()[spec_id], values or {}
+    schema = table.schema()
+    parts = []
+    for field in spec.fields:
+        value = values.get(field.name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = field.transform.to_human_string(schema.find_type(field.source_id), value)
+        parts.append(f"{field.name}={value}")
+    return ", ".join(parts)
+
+
 def files(table: Table, snapshot_id: int | None) -> pa.Table:
     raw = table.inspect.files(snapshot_id)
     rows = [
         {
             "file": _short(table, r["file_path"]),
             "spec_id": r["spec_id"],
-            "partition": ", ".join(f"{k}={v}" for k, v in (r["partition"] or {}).items()),
+            "partition": _partition(table, r["spec_id"], r["partition"]),
             "records": r["record_count"],
             "bytes": r["file_size_in_bytes"],
         }
@@ -95,7 +109,7 @@ def manifests(table: Table, _snapshot_id: int | None) -> pa.Table:
 def partitions(table: Table, snapshot_id: int | None) -> pa.Table:
     rows = [
         {
-            "partition": ", ".join(f"{k}={v}" for k, v in (r["partition"] or {}).items()),
+            "partition": _partition(table, r["spec_id"], r["partition"]),
             "spec_id": r["spec_id"],
             "records": r["record_count"],
             "files": r["file_count"],
