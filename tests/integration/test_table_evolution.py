@@ -211,3 +211,26 @@ def test_partition_evolution_keeps_old_files_and_the_same_answers(seaweedfs) -> 
     assert len(_ingested(con, tables.bronze, *everything)) == len(b.rows)
     bronze.refresh()
     assert {f["spec_id"] for f in bronze.inspect.files().to_pylist()} == {1}  # rewritten with the current spec
+
+
+def test_a_writer_holding_the_old_spec_keeps_appending_then_follows(seaweedfs) -> None:
+    """The bronze writer keeps its table loaded and refreshes only on a conflict: an append on the
+    pre-migration metadata still commits (an old-spec file, valid), and once it has re-read the
+    table its files get the new spec."""
+    settings = settings_for(seaweedfs=seaweedfs)
+    catalog = load_catalog(settings)
+    tables = create_previous(catalog, _namespace())
+    writer_view = catalog.load_table(tables.bronze)
+    b = BronzeBuilder()
+    b.add(1, T0)
+    writer_view.append(b.arrow())
+    migrate(catalog, current_contracts(tables))
+
+    b.add(2, T0 + timedelta(minutes=1))
+    writer_view.append(b.arrow(b.rows[1:]))  # stale metadata: no conflict, spec 0
+    writer_view.refresh()
+    b.add(3, T0 + timedelta(minutes=2))
+    writer_view.append(b.arrow(b.rows[2:]))
+    files = catalog.load_table(tables.bronze).inspect.files().to_pylist()
+    assert sorted(f["spec_id"] for f in files) == [0, 0, 1]
+    assert connect(settings).execute(f"SELECT count(*) FROM lake.{tables.bronze}").fetchone() == (3,)
