@@ -127,7 +127,10 @@ def main() -> None:
             catalog = load_catalog(settings)
             catalog.create_namespace_if_not_exists("bench")
             ensure_tables(catalog, (DAY_ONLY, EVOLVED))
-            tables = {name: catalog.load_table(c.identifier) for name, c in (("day", DAY_ONLY), ("evolved", EVOLVED))}
+            tables = {
+                name: catalog.load_table(c.identifier)
+                for name, c in (("day", DAY_ONLY), ("evolved", EVOLVED))
+            }
             rng = np.random.default_rng(7)
             commit = 0
             for hour in range(args.hours):
@@ -155,7 +158,9 @@ def main() -> None:
                         (("day", DAY_ONLY), ("evolved", EVOLVED))}  # fmt: skip
                 assert read["day"]["rows"] == read["evolved"]["rows"], read
                 planned = {
-                    n: sum(1 for _ in t.scan(row_filter=hour_filter("ingest_time", window.start)).plan_files())
+                    n: sum(
+                        1 for _ in t.scan(row_filter=hour_filter("ingest_time", window.start)).plan_files()
+                    )
                     for n, t in tables.items()
                 }
                 by_partition = {n: partition_selected(t, window) for n, t in tables.items()}
@@ -165,8 +170,12 @@ def main() -> None:
                       f"  ratio {day['files'] / max(evolved['files'], 1):.2f}")  # fmt: skip
                 print(f"  DuckDB data bytes read   day-only {day['bytes']:>6}  evolved {evolved['bytes']:>6}"
                       f"  ratio {day['bytes'] / max(evolved['bytes'], 1):.2f}")  # fmt: skip
-                print(f"  DuckDB manifests read    day-only {day['manifests']:>6}  evolved {evolved['manifests']:>6}")
-                print(f"  pyiceberg planned files  day-only {planned['day']:>6}  evolved {planned['evolved']:>6}")
+                print(
+                    f"  DuckDB manifests read    day-only {day['manifests']:>6}  evolved {evolved['manifests']:>6}"
+                )
+                print(
+                    f"  pyiceberg planned files  day-only {planned['day']:>6}  evolved {planned['evolved']:>6}"
+                )
                 print(f"  by partition value only  day-only {by_partition['day']:>6}  evolved {by_partition['evolved']:>6}"
                       f"  ratio {by_partition['day'] / max(by_partition['evolved'], 1):.2f}")  # fmt: skip
         finally:

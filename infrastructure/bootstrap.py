@@ -74,7 +74,9 @@ def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> li
     return bootstrap_tables(catalog, tables)[0]
 
 
-def bootstrap_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> tuple[list[str], MigrationResult]:
+def bootstrap_tables(
+    catalog: Catalog, tables: tuple[TableDef, ...] = TABLES
+) -> tuple[list[str], MigrationResult]:
     """:func:`ensure_tables`, also returning the migration it applied (what ``lakehouse init`` prints).
     Raises ``IncompatibleChange`` (nothing migrated) if a live table cannot reach its contract."""
     for namespace in NAMESPACES:

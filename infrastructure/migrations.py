@@ -30,7 +30,15 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, IntegerType, LongType, NestedField
+from pyiceberg.types import (
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    NestedField,
+)
 
 from infrastructure.tables import TABLES, TableDef
 
@@ -77,7 +85,9 @@ class TablePlan:
                 lines.append(f"make column {u.name} optional")
             if u.doc is not None:
                 lines.append(f"set doc of {u.name}: {u.doc}")
-        lines += [f"add partition field {p.name} = {p.transform}({src})" for src, p in self.add_partition_fields]
+        lines += [
+            f"add partition field {p.name} = {p.transform}({src})" for src, p in self.add_partition_fields
+        ]
         return lines
 
 
@@ -132,14 +142,18 @@ def plan_table(contract: TableDef, schema: Schema, spec: PartitionSpec) -> Table
     for column, want in wanted.items():
         if column not in live:
             if want.required:
-                refusals.append(f"{name}.{column}: a new column must be optional (rows already written have no value)")
+                refusals.append(
+                    f"{name}.{column}: a new column must be optional (rows already written have no value)"
+                )
             else:
                 added.append(want)
         elif (update := _column_plan(name, want, live[column], refusals)) is not None:
             updated.append(update)
     contract_names = {f.field_id: f.name for f in contract.schema.fields}
     live_fields = {(schema.find_column_name(p.source_id), str(p.transform)) for p in spec.fields}
-    wanted_fields = {(contract_names[p.source_id], str(p.transform)): p for p in contract.partition_spec.fields}
+    wanted_fields = {
+        (contract_names[p.source_id], str(p.transform)): p for p in contract.partition_spec.fields
+    }
     for p in spec.fields:
         if (schema.find_column_name(p.source_id), str(p.transform)) not in wanted_fields:
             refusals.append(
@@ -161,7 +175,10 @@ def apply_plan(table: Table, plan: TablePlan) -> None:
                     schema.add_column(f.name, f.field_type, doc=f.doc, required=False)
                 for u in plan.update_columns:
                     schema.update_column(
-                        u.name, field_type=u.field_type, required=False if u.make_optional else None, doc=u.doc
+                        u.name,
+                        field_type=u.field_type,
+                        required=False if u.make_optional else None,
+                        doc=u.doc,
                     )
         if plan.add_partition_fields:
             with tx.update_spec() as spec:
@@ -197,7 +214,9 @@ def check(plans: Iterable[TablePlan]) -> None:
         raise IncompatibleChange("refused, no table changed: " + "; ".join(refusals))
 
 
-def migrate(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES, dry_run: bool = False) -> MigrationResult:
+def migrate(
+    catalog: Catalog, tables: tuple[TableDef, ...] = TABLES, dry_run: bool = False
+) -> MigrationResult:
     """Plan every table; if anything is refused raise before touching any table, else apply.
 
     A commit that loses a race (another writer evolved or appended meanwhile) is re-planned from a

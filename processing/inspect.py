@@ -18,7 +18,14 @@ from pyiceberg.table import Table
 COLUMNS = {
     "files": ["file", "spec_id", "partition", "records", "bytes"],
     "history": ["made_current_at", "snapshot_id", "parent_id", "is_current_ancestor"],
-    "snapshots": ["committed_at", "snapshot_id", "parent_id", "operation", "total_records", "total_data_files"],
+    "snapshots": [
+        "committed_at",
+        "snapshot_id",
+        "parent_id",
+        "operation",
+        "total_records",
+        "total_data_files",
+    ],
     "refs": ["name", "type", "snapshot_id", "max_reference_age_in_ms"],
     "manifests": ["manifest", "spec_id", "bytes", "data_files", "partition_ranges"],
     "partitions": ["partition", "spec_id", "records", "files"],

@@ -39,7 +39,9 @@ def echo_migration(plans, applied: bool) -> None:
 @click.command("inspect")
 @click.argument("table")
 @click.argument("view", type=click.Choice(VIEWS))
-@click.option("--snapshot", "snapshot_id", type=int, default=None, help="files / partitions as of this snapshot id.")
+@click.option(
+    "--snapshot", "snapshot_id", type=int, default=None, help="files / partitions as of this snapshot id."
+)
 @click.option("--max-rows", type=int, default=40, show_default=True)
 def inspect_command(table: str, view: str, snapshot_id: int | None, max_rows: int) -> None:
     """Show TABLE's Iceberg metadata VIEW (Trino's "trades$files" etc.): data files with their

@@ -4,8 +4,6 @@ does not re-aggregate read NULL there, and no full refresh is needed."""
 
 from __future__ import annotations
 
-import pytest
-
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from orchestration.local_stack import launch_seaweedfs
@@ -20,7 +18,9 @@ NEW_COLUMNS = ("kafka_wait_p95_ms", "kafka_wait_max_ms")
 def test_an_older_gold_table_gains_the_new_columns_incrementally(tmp_path) -> None:
     seaweedfs = launch_seaweedfs(tmp_path / "seaweedfs")  # its own: gold must see only these trades
     try:
-        settings = settings_for(seaweedfs=seaweedfs, data_dir=tmp_path / "data", products=["BTC-USD", "DOGE-USD"])
+        settings = settings_for(
+            seaweedfs=seaweedfs, data_dir=tmp_path / "data", products=["BTC-USD", "DOGE-USD"]
+        )
         catalog = load_catalog(settings)
         ensure_tables(catalog)
         first, late = trade_batches()

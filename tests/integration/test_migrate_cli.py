@@ -36,7 +36,10 @@ def test_migrate_plans_applies_refuses_and_inspect_shows_the_specs(tmp_path) -> 
 
         locations = {t: catalog.load_table(t).metadata_location for t in ("bronze.trades", "silver.trades")}
         plan = run("migrate", "--dry-run")
-        assert "silver.trades: plan: add column kafka_timestamp timestamptz (optional: Kafka record time)" in plan
+        assert (
+            "silver.trades: plan: add column kafka_timestamp timestamptz (optional: Kafka record time)"
+            in plan
+        )
         assert "bronze.trades: plan: add partition field ingest_hour = hour(ingest_time)" in plan
         assert {t: catalog.load_table(t).metadata_location for t in locations} == locations
 
@@ -53,7 +56,9 @@ def test_migrate_plans_applies_refuses_and_inspect_shows_the_specs(tmp_path) -> 
         assert "no snapshot 1" in run("inspect", "bronze.trades", "files", "--snapshot", "1", code=2)
         first = str(bronze.current_snapshot().snapshot_id)
         assert "1 rows" in run("inspect", "bronze.trades", "files", "--snapshot", first)  # before the change
-        assert "applies to files and partitions only" in run("inspect", "bronze.trades", "refs", "--snapshot", first, code=2)
+        assert "applies to files and partitions only" in run(
+            "inspect", "bronze.trades", "refs", "--snapshot", first, code=2
+        )
 
         # an incompatible contract difference: silver.trades.price was a string in this table
         catalog.drop_table("silver.trades")
@@ -66,4 +71,3 @@ def test_migrate_plans_applies_refuses_and_inspect_shows_the_specs(tmp_path) -> 
         assert catalog.load_table("silver.trades").metadata_location == before
     finally:
         seaweedfs.stop()
-

@@ -32,7 +32,6 @@ from tests.fixtures.lakehouse import BRONZE_ARROW, HOUR, T0, BronzeBuilder
 from tests.fixtures.services import settings_for
 
 
-
 def _namespace() -> str:
     return f"ev{uuid.uuid4().hex[:10]}"
 
@@ -54,7 +53,11 @@ def test_new_column_reads_null_in_old_rows_and_the_past_keeps_its_schema(seaweed
     catalog = load_catalog(settings)
     tables = create_previous(catalog, _namespace())
     silver = catalog.load_table(tables.silver)
-    silver.append(pa.Table.from_pylist([_old_silver_row(i) for i in (900, 901)], schema=PREVIOUS_SILVER.schema.as_arrow()))
+    silver.append(
+        pa.Table.from_pylist(
+            [_old_silver_row(i) for i in (900, 901)], schema=PREVIOUS_SILVER.schema.as_arrow()
+        )
+    )
     before = silver.current_snapshot().snapshot_id
     contracts = current_contracts(tables)
 
@@ -68,7 +71,10 @@ def test_new_column_reads_null_in_old_rows_and_the_past_keeps_its_schema(seaweed
     assert migrate(catalog, contracts).applied
     assert all(p.empty for p in migrate(catalog, contracts, dry_run=True).plans)  # idempotent
     evolved = catalog.load_table(tables.silver)
-    assert evolved.schema().find_field(ADDED_COLUMN).field_id == SILVER_TRADES.schema.find_field(ADDED_COLUMN).field_id
+    assert (
+        evolved.schema().find_field(ADDED_COLUMN).field_id
+        == SILVER_TRADES.schema.find_field(ADDED_COLUMN).field_id
+    )
     assert evolved.current_snapshot().snapshot_id == before  # metadata only: no data rewritten
 
     # the product after the upgrade: silver refines a window and fills the new column from bronze
@@ -80,9 +86,11 @@ def test_new_column_reads_null_in_old_rows_and_the_past_keeps_its_schema(seaweed
     rows = {r["trade_id"]: r for r in catalog.load_table(tables.silver).scan().to_arrow().to_pylist()}
     assert rows[900][ADDED_COLUMN] is None and rows[901][ADDED_COLUMN] is None
     assert [rows[r["trade_id"]][ADDED_COLUMN] for r in fresh] == [r["kafka_timestamp"] for r in fresh]
-    duck = connect(settings).execute(
-        f"SELECT trade_id, {ADDED_COLUMN} IS NULL FROM lake.{tables.silver} ORDER BY trade_id"
-    ).fetchall()
+    duck = (
+        connect(settings)
+        .execute(f"SELECT trade_id, {ADDED_COLUMN} IS NULL FROM lake.{tables.silver} ORDER BY trade_id")
+        .fetchall()
+    )
     assert duck == [(1, False), (2, False), (900, True), (901, True)]
 
     # time travel to before the change: the old schema, through pyiceberg and DuckDB
@@ -127,8 +135,14 @@ def test_widening_and_docs_are_applied_in_place(seaweedfs) -> None:
     namespace = _namespace()
     catalog.create_namespace_if_not_exists(namespace)
     narrow = NestedField(1, "n", IntegerType(), required=True)
-    table = catalog.create_table(f"{namespace}.w", schema=pa.schema([pa.field("n", pa.int32(), nullable=False)]))
-    table.append(pa.table({"n": pa.array([1, 2], pa.int32())}, schema=pa.schema([pa.field("n", pa.int32(), nullable=False)])))
+    table = catalog.create_table(
+        f"{namespace}.w", schema=pa.schema([pa.field("n", pa.int32(), nullable=False)])
+    )
+    table.append(
+        pa.table(
+            {"n": pa.array([1, 2], pa.int32())}, schema=pa.schema([pa.field("n", pa.int32(), nullable=False)])
+        )
+    )
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
@@ -180,7 +194,9 @@ def test_partition_evolution_keeps_old_files_and_the_same_answers(seaweedfs) -> 
     files = bronze.inspect.files().to_pylist()
 
     def specs_of(hour) -> set[int]:
-        paths = {t.file.file_path for t in bronze.scan(row_filter=hour_filter("ingest_time", hour)).plan_files()}
+        paths = {
+            t.file.file_path for t in bronze.scan(row_filter=hour_filter("ingest_time", hour)).plan_files()
+        }
         return {f["spec_id"] for f in files if f["file_path"] in paths}
 
     assert specs_of(hour_a) == {0} and specs_of(hour_b) == {1}
@@ -188,7 +204,9 @@ def test_partition_evolution_keeps_old_files_and_the_same_answers(seaweedfs) -> 
 
     con = connect(settings)
     across = (hour_a + timedelta(minutes=30), hour_b + timedelta(minutes=30))
-    expected = sorted((r["kafka_partition"], r["kafka_offset"]) for r in b.rows if across[0] <= r["ingest_time"] < across[1])
+    expected = sorted(
+        (r["kafka_partition"], r["kafka_offset"]) for r in b.rows if across[0] <= r["ingest_time"] < across[1]
+    )
     got = _ingested(con, tables.bronze, *across)
     assert got == _ingested(con, twin.bronze, *across) and [g[:2] for g in got] == expected
 
@@ -197,7 +215,10 @@ def test_partition_evolution_keeps_old_files_and_the_same_answers(seaweedfs) -> 
         run_silver(settings, window, window + HOUR, engine="duckdb", tables=tables)
         run_silver(settings, window, window + HOUR, engine="duckdb", tables=twin)
     silver_sql = "SELECT * EXCLUDE (ingest_latency_ms) FROM lake.{} ORDER BY exchange, product_id, trade_id"
-    assert con.execute(silver_sql.format(tables.silver)).fetchall() == con.execute(silver_sql.format(twin.silver)).fetchall()
+    assert (
+        con.execute(silver_sql.format(tables.silver)).fetchall()
+        == con.execute(silver_sql.format(twin.silver)).fetchall()
+    )
 
     # compaction of an old-spec hour and hourly maintenance of a new-spec hour
     everything = (hour_a, hour_b + HOUR)
@@ -210,7 +231,9 @@ def test_partition_evolution_keeps_old_files_and_the_same_answers(seaweedfs) -> 
     assert _ingested(con, tables.bronze, *everything) == _ingested(con, twin.bronze, *everything)
     assert len(_ingested(con, tables.bronze, *everything)) == len(b.rows)
     bronze.refresh()
-    assert {f["spec_id"] for f in bronze.inspect.files().to_pylist()} == {1}  # rewritten with the current spec
+    assert {f["spec_id"] for f in bronze.inspect.files().to_pylist()} == {
+        1
+    }  # rewritten with the current spec
 
 
 def test_a_writer_holding_the_old_spec_keeps_appending_then_follows(seaweedfs) -> None:

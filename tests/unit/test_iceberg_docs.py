@@ -41,4 +41,6 @@ def test_each_statement_parses_as_trino_and_names_a_contract_table(statement: st
 def test_a_broken_statement_does_not_parse() -> None:
     """The check can fail: the parser refuses what Trino would."""
     with pytest.raises(sqlglot.errors.ParseError):
-        sqlglot.parse_one("SELECT * FROM iceberg.bronze.trades FOR TIMESTAMP AS OF TIMESTAMP 'x' WHERE", read="trino")
+        sqlglot.parse_one(
+            "SELECT * FROM iceberg.bronze.trades FOR TIMESTAMP AS OF TIMESTAMP 'x' WHERE", read="trino"
+        )

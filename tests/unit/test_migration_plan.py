@@ -23,9 +23,10 @@ from pyiceberg.types import (
 from infrastructure.migrations import IncompatibleChange, check, is_widening, plan_table
 from infrastructure.tables import BRONZE_TRADES, TABLES, TableDef
 
+UNPARTITIONED = PartitionSpec()
 
 
-def contract(*fields: NestedField, spec: PartitionSpec = PartitionSpec()) -> TableDef:
+def contract(*fields: NestedField, spec: PartitionSpec = UNPARTITIONED) -> TableDef:
     return TableDef("ns.t", Schema(*fields), spec, UNSORTED_SORT_ORDER, {}, "")
 
 
