@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--rows-per-commit", type=int, default=1000)
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    # a kill (a CI timeout) ends Python without ``finally``: exit instead, so SeaweedFS is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with tempfile.TemporaryDirectory(prefix="bench-pruning-") as root:
         store = launch_seaweedfs(Path(root))
         try:
