@@ -2,11 +2,14 @@
 
 Running it again changes nothing: existing topics are left as they are, and an existing table is
 brought to its contract by ``infrastructure/migrations.py`` (compatible changes applied in place;
-an incompatible one refused with the column and why, no table touched).
+an incompatible one refused with the column and why, no table touched). ``lakehouse init`` fails
+on a refusal; the jobs that bootstrap on the way in (gold, the demo, benchmarks) log it and go on,
+as they did before migrations existed: a drift they do not read must not stop the hourly run.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -14,9 +17,11 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from infrastructure.kafka import admin_config
-from infrastructure.migrations import MigrationResult, migrate
+from infrastructure.migrations import IncompatibleChange, MigrationResult, migrate
 from infrastructure.settings import KafkaSettings
 from infrastructure.tables import NAMESPACES, TABLES, TableDef
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,15 +75,31 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
 
 
 def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> list[str]:
-    """Create missing namespaces and tables, migrate existing ones; return the identifiers created."""
-    return bootstrap_tables(catalog, tables)[0]
+    """Create missing namespaces and tables, migrate existing ones; return the identifiers created.
+    A migration it must refuse is logged (no table changed), not raised: see the module docstring."""
+    created = create_missing(catalog, tables)
+    try:
+        migrate(catalog, _existing(tables, created))
+    except IncompatibleChange as exc:
+        log.warning("%s; `lakehouse migrate --dry-run` shows the plan", exc)
+    return created
 
 
 def bootstrap_tables(
     catalog: Catalog, tables: tuple[TableDef, ...] = TABLES
 ) -> tuple[list[str], MigrationResult]:
-    """:func:`ensure_tables`, also returning the migration it applied (what ``lakehouse init`` prints).
-    Raises ``IncompatibleChange`` (nothing migrated) if a live table cannot reach its contract."""
+    """What ``lakehouse init`` runs: create what is missing, migrate the rest, return both.
+    Raises ``IncompatibleChange`` (no table migrated) if a live table cannot reach its contract."""
+    created = create_missing(catalog, tables)
+    return created, migrate(catalog, _existing(tables, created))
+
+
+def _existing(tables: tuple[TableDef, ...], created: list[str]) -> tuple[TableDef, ...]:
+    return tuple(t for t in tables if t.identifier not in created)
+
+
+def create_missing(catalog: Catalog, tables: tuple[TableDef, ...]) -> list[str]:
+    """Create missing namespaces and tables from their contracts; return the identifiers created."""
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
     created = []
@@ -94,4 +115,4 @@ def bootstrap_tables(
                 properties=table.properties,
             )
             created.append(table.identifier)
-    return created, migrate(catalog, tuple(t for t in tables if t.identifier not in created))
+    return created

@@ -11,11 +11,15 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from pyiceberg.types import IntegerType, NestedField, StringType
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
+from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
+from infrastructure.bootstrap import bootstrap_tables, ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.migrations import IncompatibleChange, migrate
-from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES
+from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES, TableDef
 from processing.duckdb_engine import connect
 from processing.maintenance import compact_hour, hour_filter, maintain_hour
 from processing.query import run_query
@@ -113,7 +117,6 @@ def test_new_column_reads_null_in_old_rows_and_the_past_keeps_its_schema(seaweed
     ids=["required-new-column", "narrowing", "dropped-column", "optional-to-required"],
 )  # fmt: skip
 def test_an_incompatible_change_is_refused_and_no_table_is_touched(seaweedfs, change, named) -> None:
-    from pyiceberg.schema import Schema
 
     catalog = load_catalog(settings_for(seaweedfs=seaweedfs))
     tables = create_previous(catalog, _namespace())
@@ -143,13 +146,6 @@ def test_widening_and_docs_are_applied_in_place(seaweedfs) -> None:
             {"n": pa.array([1, 2], pa.int32())}, schema=pa.schema([pa.field("n", pa.int32(), nullable=False)])
         )
     )
-    from pyiceberg.partitioning import PartitionSpec
-    from pyiceberg.schema import Schema
-    from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
-    from pyiceberg.types import LongType
-
-    from infrastructure.tables import TableDef
-
     wide = TableDef(f"{namespace}.w", Schema(NestedField(narrow.field_id, "n", LongType(), required=False, doc="a count")),
                     PartitionSpec(), UNSORTED_SORT_ORDER, {}, "")  # fmt: skip
     (plan,) = migrate(catalog, (wide,)).plans
@@ -257,3 +253,20 @@ def test_a_writer_holding_the_old_spec_keeps_appending_then_follows(seaweedfs) -
     files = catalog.load_table(tables.bronze).inspect.files().to_pylist()
     assert sorted(f["spec_id"] for f in files) == [0, 0, 1]
     assert connect(settings).execute(f"SELECT count(*) FROM lake.{tables.bronze}").fetchone() == (3,)
+
+
+def test_a_job_bootstrap_logs_a_refusal_and_goes_on(seaweedfs, caplog) -> None:
+    """gold and the demo bootstrap on the way in (``ensure_tables``): a refused difference is one
+    warning naming the column, no table changes, and the job is not stopped; ``init`` raises."""
+    catalog = load_catalog(settings_for(seaweedfs=seaweedfs))
+    tables = create_previous(catalog, _namespace())
+    before = catalog.load_table(tables.silver).metadata_location
+    drifted = dataclasses.replace(
+        SILVER_TRADES, schema=Schema(*(f for f in SILVER_TRADES.schema.fields if f.name != "sequence"))
+    )
+    with caplog.at_level("WARNING", logger="infrastructure.bootstrap"):
+        assert ensure_tables(catalog, (under(drifted, tables.silver),)) == []
+    assert f"{tables.silver}.sequence: in the table but not in the contract" in caplog.text
+    assert catalog.load_table(tables.silver).metadata_location == before
+    with pytest.raises(IncompatibleChange, match=rf"{tables.silver}\.sequence"):
+        bootstrap_tables(catalog, (under(drifted, tables.silver),))
