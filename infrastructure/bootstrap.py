@@ -1,7 +1,10 @@
 """Idempotent bootstrap shared by both stacks: Kafka topics, Iceberg namespaces and tables.
 
-Running it again changes nothing: existing topics and tables are left as they are (a table whose
-schema differs from its contract is reported, not altered).
+Running it again changes nothing: existing topics are left as they are, and an existing table is
+brought to its contract by ``infrastructure/migrations.py`` (compatible changes applied in place;
+an incompatible one refused with the column and why, no table touched). ``lakehouse init`` fails
+on a refusal; the jobs that bootstrap on the way in (gold, the demo, benchmarks) log it and go on,
+as they did before migrations existed: a drift they do not read must not stop the hourly run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from infrastructure.kafka import admin_config
+from infrastructure.migrations import IncompatibleChange, MigrationResult, migrate
 from infrastructure.settings import KafkaSettings
 from infrastructure.tables import NAMESPACES, TABLES, TableDef
 
@@ -71,13 +75,37 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
 
 
 def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> list[str]:
-    """Create missing namespaces and tables; return the identifiers of tables created."""
+    """Create missing namespaces and tables, migrate existing ones; return the identifiers created.
+    A migration it must refuse is logged (no table changed), not raised: see the module docstring."""
+    created = create_missing(catalog, tables)
+    try:
+        migrate(catalog, _existing(tables, created))
+    except IncompatibleChange as exc:
+        log.warning("%s; `lakehouse migrate --dry-run` shows the plan", exc)
+    return created
+
+
+def bootstrap_tables(
+    catalog: Catalog, tables: tuple[TableDef, ...] = TABLES
+) -> tuple[list[str], MigrationResult]:
+    """What ``lakehouse init`` runs: create what is missing, migrate the rest, return both.
+    Raises ``IncompatibleChange`` (no table migrated) if a live table cannot reach its contract."""
+    created = create_missing(catalog, tables)
+    return created, migrate(catalog, _existing(tables, created))
+
+
+def _existing(tables: tuple[TableDef, ...], created: list[str]) -> tuple[TableDef, ...]:
+    return tuple(t for t in tables if t.identifier not in created)
+
+
+def create_missing(catalog: Catalog, tables: tuple[TableDef, ...]) -> list[str]:
+    """Create missing namespaces and tables from their contracts; return the identifiers created."""
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
     created = []
     for table in tables:
         try:
-            existing = catalog.load_table(table.identifier)
+            catalog.load_table(table.identifier)
         except NoSuchTableError:
             catalog.create_table(
                 table.identifier,
@@ -87,9 +115,4 @@ def ensure_tables(catalog: Catalog, tables: tuple[TableDef, ...] = TABLES) -> li
                 properties=table.properties,
             )
             created.append(table.identifier)
-            continue
-        if existing.schema().as_struct() != table.schema.as_struct():
-            log.warning(
-                "%s exists with a schema that differs from its contract; left unchanged", table.identifier
-            )
     return created

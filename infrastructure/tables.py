@@ -1,7 +1,10 @@
 """Iceberg table contracts: schema, partition spec and sort order of every lakehouse table.
 
-``lakehouse init`` creates them (idempotently) in both stacks; writers build their Arrow batches
-from the same schemas, so a column exists in exactly one place.
+``lakehouse init`` creates them (idempotently) in both stacks and brings live tables to them
+(``infrastructure/migrations.py``: compatible changes only); writers build their Arrow batches from
+the same schemas, so a column exists in exactly one place. A change to a live table's contract
+must be one Iceberg evolves in place: a new optional column (next field id), a type widening, a
+doc, a new partition field (next partition field id).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
-from pyiceberg.transforms import DayTransform, IdentityTransform
+from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform
 from pyiceberg.types import (
     DecimalType,
     IntegerType,
@@ -63,9 +66,13 @@ BRONZE_TRADES = TableDef(
         NestedField(15, "kafka_timestamp", TimestamptzType(), required=True),
         NestedField(16, "ingest_time", TimestamptzType(), required=True, doc="when the writer read it"),
     ),
-    # day of exchange time: hourly jobs prune to one or two partitions; late trades land in their day
+    # day of exchange time: event-time queries (candles, a day's trades) prune to their days; late
+    # trades land in their day. Hour of ingest time (added by partition evolution, docs/iceberg.md):
+    # the hourly silver run selects one hour of ingest_time, and this field lets a scan skip every
+    # other hour's files by partition value rather than by each file's column statistics.
     partition_spec=PartitionSpec(
         PartitionField(source_id=7, field_id=1000, transform=DayTransform(), name="event_day"),
+        PartitionField(source_id=16, field_id=1001, transform=HourTransform(), name="ingest_hour"),
     ),
     # product then time: candles and per-product scans read contiguous, well-pruned row groups
     sort_order=SortOrder(
@@ -104,6 +111,10 @@ SILVER_TRADES = TableDef(
         NestedField(13, "kafka_topic", StringType(), required=True),
         NestedField(14, "kafka_partition", IntegerType(), required=True),
         NestedField(15, "kafka_offset", LongType(), required=True),
+        # added by schema evolution (docs/iceberg.md): optional, so rows refined before it read NULL.
+        # Splits the end-to-end latency at the broker: ingest_time - kafka_timestamp is how long a
+        # trade waited in Kafka for the bronze writer (gold.ingestion_latency_1m's kafka_wait_*)
+        NestedField(16, "kafka_timestamp", TimestamptzType(), required=False, doc="Kafka record time"),
     ),
     partition_spec=PartitionSpec(
         PartitionField(source_id=7, field_id=1000, transform=DayTransform(), name="event_day"),

@@ -41,6 +41,8 @@ COMMANDS: dict[str, str] = {
     "maintain": "orchestration.cli.refine:maintain_command",
     "query": "orchestration.cli.query:query_command",
     "snapshots": "orchestration.cli.query:snapshots_command",
+    "migrate": "orchestration.cli.tables:migrate_command",
+    "inspect": "orchestration.cli.tables:inspect_command",
     "trigger": "orchestration.cli.airflow:trigger_command",
     "demo": "orchestration.cli.demo:demo_command",
     "dashboard": "orchestration.cli.dashboard:dashboard_command",

@@ -55,16 +55,23 @@ def _print_status() -> bool:
 
 @click.command("init")
 def init_command() -> None:
-    """Create the Kafka topics, namespaces and Iceberg tables that are missing (idempotent)."""
-    from infrastructure.bootstrap import check_broker, ensure_tables, ensure_topics
+    """Create the Kafka topics, namespaces and Iceberg tables that are missing, and migrate existing
+    tables to their contracts (compatible changes only, as `lakehouse migrate`); idempotent."""
+    from infrastructure.bootstrap import bootstrap_tables, check_broker, ensure_topics
     from infrastructure.catalog import load_catalog
+    from infrastructure.migrations import IncompatibleChange
+    from orchestration.cli.tables import echo_migration
 
     settings = load_settings()
     check_broker(settings.kafka)
     topics = ensure_topics(settings.kafka)
-    tables = ensure_tables(load_catalog(settings))
+    try:
+        tables, migration = bootstrap_tables(load_catalog(settings))
+    except IncompatibleChange as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"topics created: {', '.join(topics)}" if topics else "topics: nothing to create")
     click.echo(f"tables created: {', '.join(tables)}" if tables else "tables: nothing to create")
+    echo_migration(migration.changed(), applied=True)
 
 
 @click.command("settings")

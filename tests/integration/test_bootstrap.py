@@ -29,6 +29,6 @@ def test_tables_are_created_once_and_readable_by_duckdb(seaweedfs) -> None:
     assert ensure_tables(catalog) == []
     assert {t.identifier: catalog.load_table(t.identifier).metadata_location for t in TABLES} == snapshot_ids
     bronze = catalog.load_table("bronze.trades")
-    assert [f.name for f in bronze.spec().fields] == ["event_day"]
+    assert [f.name for f in bronze.spec().fields] == ["event_day", "ingest_hour"]
     con = connect(settings)
     assert con.execute("SELECT count(*) FROM lake.bronze.trades").fetchone() == (0,)

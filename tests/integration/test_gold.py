@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from itertools import pairwise
 
@@ -81,6 +81,7 @@ def gold_rows(settings, sql: str) -> dict[tuple, dict]:
     return {tuple(r.pop(k) for k in ("exchange", "product_id", "start")): r for r in rows}
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CANDLE_COLUMNS = "open, high, low, close, volume, vwap, trade_count, buy_volume, sell_volume"
 
 
@@ -187,14 +188,24 @@ def test_ingestion_latency_and_pipeline_health(gold_lakehouse, trades) -> None:
         )
     latency = gold_rows(
         gold_lakehouse.settings,
-        "select exchange, product_id, candle_start as start, trade_count, latency_max_ms, latency_p50_ms"
-        " from lake.gold.ingestion_latency_1m",
+        "select exchange, product_id, candle_start as start, trade_count, latency_max_ms, latency_p50_ms,"
+        " kafka_wait_max_ms from lake.gold.ingestion_latency_1m",
     )
+    # the fixture's Kafka record time is event time + 60 ms (tests/fixtures/gold.py); the wait is
+    # dbt.datediff's: whole milliseconds between the two instants each truncated to the millisecond
+    waits: dict[tuple, list[int]] = defaultdict(list)
+    for t in trades:
+        ms = timedelta(milliseconds=1)
+        kafka = t.event_time + 60 * ms
+        waits[(t.exchange, t.product_id, minute(t.event_time))].append(
+            (t.ingest_time - EPOCH) // ms - (kafka - EPOCH) // ms
+        )
     assert latency.keys() == per_minute.keys()
     for key, values in per_minute.items():
         assert latency[key]["trade_count"] == len(values)
         assert latency[key]["latency_max_ms"] == max(values)
         assert latency[key]["latency_p50_ms"] in values  # a discrete quantile is one of the values
+        assert latency[key]["kafka_wait_max_ms"] == max(waits[key])
     con = connect(gold_lakehouse.settings)
     health = dict(con.execute("select stage, row_count from lake.gold.pipeline_health").fetchall())
     assert health == {

@@ -11,5 +11,6 @@ select
     ingest_time,
     ingest_latency_ms,
     sequence,
-    source
+    source,
+    kafka_timestamp
 from {{ source('silver', 'trades') }}
