@@ -1,7 +1,7 @@
 """SQL over the lakehouse with DuckDB, now or in the past (what ``lakehouse query`` runs).
 
 Tables are attached as ``lake``. Time travel makes ``namespace.table`` (without ``lake.``) a view of
-that table as of a snapshot id or a time, so the same SQL reads the past.
+that table as of a snapshot id, a time, or a branch or tag, so the same SQL reads the past.
 """
 
 from __future__ import annotations
@@ -49,17 +49,37 @@ def resolve_as_of(settings: Settings, table: str, when: datetime) -> int:
     return found
 
 
+class UnknownRef(ValueError):
+    """A branch or tag name the table does not have."""
+
+
+def resolve_ref(settings: Settings, table: str, ref: str) -> int:
+    """The snapshot a branch or tag of ``table`` points at (e.g. an hourly tag ``hour-2026-12-01T10``)."""
+    from infrastructure.catalog import load_catalog
+
+    refs = load_catalog(settings).load_table(table).metadata.refs
+    if ref not in refs:
+        known = ", ".join(sorted(refs)) or "none"
+        raise UnknownRef(f"{table} has no branch or tag {ref!r} (it has: {known})")
+    return refs[ref].snapshot_id
+
+
 def run_query(
     settings: Settings,
     sql: str,
     table: str | None = None,
     snapshot_id: int | None = None,
     as_of: datetime | None = None,
+    ref: str | None = None,
 ) -> duckdb.DuckDBPyRelation | None:
-    """Run ``sql`` on a fresh connection, with ``table`` read as of ``snapshot_id`` or ``as_of`` if given."""
+    """Run ``sql`` on a fresh connection, with ``table`` read as of ``snapshot_id``, ``as_of`` or the
+    branch or tag ``ref`` if given."""
     from processing.duckdb_engine import connect
 
     con = connect(settings)
+    if ref is not None:
+        assert table is not None, "a ref needs its table"
+        snapshot_id = resolve_ref(settings, table, ref)
     if table is not None and (snapshot_id is not None or as_of is not None):
         if as_of is not None:
             snapshot_id, as_of = resolve_as_of(settings, table, as_of), None

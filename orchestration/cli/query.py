@@ -1,8 +1,9 @@
 """``lakehouse query`` and ``lakehouse snapshots``: look at the lakehouse with DuckDB, now or in the past.
 
 Tables are attached as ``lake`` (``SELECT count(*) FROM lake.bronze.trades``). Time travel: with
-``--table bronze.trades --as-of-snapshot ID`` (or ``--as-of TIME``) the name ``bronze.trades``
-(without ``lake.``) is a view of that table as it was, so the same SQL reads the past.
+``--table bronze.trades --as-of-snapshot ID`` (or ``--as-of TIME``, or ``--ref`` a branch or tag) the
+name ``bronze.trades`` (without ``lake.``) is a view of that table as it was, so the same SQL reads
+the past.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from orchestration.cli.params import UTC_TIME
     default=None,
     help="Read --table as of this ISO 8601 time (UTC unless it has an offset), e.g. 2026-11-22T10:00:00.",
 )
+@click.option(
+    "--ref", default=None, help="Read --table at this branch or tag, e.g. an hourly tag hour-2026-12-01T10."
+)
 @click.option("--max-rows", type=int, default=40, show_default=True, help="table format: rows shown")
 @click.option(
     "--format",
@@ -39,23 +43,27 @@ def query_command(
     table: str | None,
     as_of_snapshot: int | None,
     as_of: datetime | None,
+    ref: str | None,
     max_rows: int,
     output: str,
 ) -> None:
     """Run SQL against the lakehouse with DuckDB and print the result (a table, CSV or JSON)."""
     from infrastructure.settings import load_settings
-    from processing.query import TimeTravelOutOfReach, run_query
+    from processing.query import TimeTravelOutOfReach, UnknownRef, run_query
 
-    if (as_of_snapshot is not None or as_of is not None) and table is None:
-        raise click.UsageError("--as-of-snapshot / --as-of need --table (e.g. --table bronze.trades)")
-    if as_of_snapshot is not None and as_of is not None:
-        raise click.UsageError("give either --as-of-snapshot or --as-of, not both")
+    points = [p for p in (as_of_snapshot, as_of, ref) if p is not None]
+    if points and table is None:
+        raise click.UsageError("--as-of-snapshot / --as-of / --ref need --table (e.g. --table bronze.trades)")
+    if len(points) > 1:
+        raise click.UsageError("give one of --as-of-snapshot, --as-of and --ref")
     if table is not None and not table.partition(".")[2]:
         raise click.BadParameter(f"expected namespace.table, got {table!r}", param_hint="--table")
     try:
-        relation = run_query(load_settings(), sql, table, as_of_snapshot, as_of)
+        relation = run_query(load_settings(), sql, table, as_of_snapshot, as_of, ref)
     except TimeTravelOutOfReach as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    except UnknownRef as exc:
+        raise click.BadParameter(str(exc), param_hint="--ref") from None
     if relation is None:
         return
     if output == "table":

@@ -52,6 +52,25 @@ def test_query_snapshots_and_time_travel(broker, seaweedfs) -> None:
     by_time = run("query", "--table", name, "--as-of", stamp, f"SELECT sum(n) AS total FROM {name}")
     assert "6" in by_time and "36" not in by_time
 
+    with table.manage_snapshots() as refs:  # a tag as the hourly retention makes one, and a branch
+        refs.create_tag(first.snapshot_id, "hour-2026-12-01T10").create_branch(first.snapshot_id, "audit")
+    at_tag = run(
+        "query", "--table", name, "--ref", "hour-2026-12-01T10", f"SELECT sum(n) AS total FROM {name}"
+    )
+    assert "6" in at_tag and "36" not in at_tag
+    table.append(pa.table({"n": [100]}), branch="audit")  # a commit only the branch sees
+    at_branch = run("query", "--table", name, "--ref", "audit", f"SELECT sum(n) AS total FROM {name}")
+    assert "106" in at_branch and "36" not in at_branch
+    assert "36" in run("query", f"SELECT sum(n) AS total FROM lake.{name}")  # main does not see it
+    unknown = runner.invoke(cli, ["query", "--table", name, "--ref", "nope", "SELECT 1"])
+    assert (
+        unknown.exit_code == 2 and "no branch or tag 'nope'" in unknown.output and "audit" in unknown.output
+    )
+    both = runner.invoke(
+        cli, ["query", "--table", name, "--ref", "audit", "--as-of-snapshot", "1", "SELECT 1"]
+    )
+    assert both.exit_code == 2 and "give one of" in both.output
+
     listed = run("snapshots", name)
     assert str(first.snapshot_id) in listed and "note = first" in listed and "append" in listed
 
