@@ -60,7 +60,7 @@ class _Trade(msgspec.Struct, tag_field="e", tag="trade", gc=False):
     t: int
     p: str
     q: str
-    T: int  # noqa: N815 -- Binance's field name
+    T: int
     m: bool
 
 
@@ -69,7 +69,7 @@ class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
     a: int
     p: str
     q: str
-    T: int  # noqa: N815
+    T: int
     m: bool
 
 

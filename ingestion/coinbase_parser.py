@@ -63,8 +63,6 @@ class _Match(msgspec.Struct, gc=False):
 _MATCH_DECODER = msgspec.json.Decoder(_Match)
 
 
-
-
 def parse_frame(
     raw: bytes | str,
     receive_time: datetime,

@@ -163,8 +163,15 @@ def test_product_ids_come_from_the_symbol_metadata() -> None:
 
 
 def test_rest_trades_become_backfill_trades() -> None:
-    first, second = (parse_rest_trade(o, "BTC-USDT", RECEIVED) for o in orjson.loads(frame("rest_historical_trades.json")))
-    assert (first.trade_id, first.side, str(first.price), first.source) == (5428790001, "buy", "91234.57000000", "backfill")
+    first, second = (
+        parse_rest_trade(o, "BTC-USDT", RECEIVED) for o in orjson.loads(frame("rest_historical_trades.json"))
+    )
+    assert (first.trade_id, first.side, str(first.price), first.source) == (
+        5428790001,
+        "buy",
+        "91234.57000000",
+        "backfill",
+    )
     assert (second.side, str(second.size)) == ("sell", "0.00010000")
     assert second.event_time == datetime(2025, 12, 2, 0, 0, 0, 302_000, tzinfo=UTC)
     with pytest.raises(InvalidTrade, match="REST trade missing fields: isBuyerMaker"):
