@@ -120,6 +120,9 @@ class Ingestor:
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
             stop.set()
+        venue_name = "binance" if options.source == "binance" else options.venue
+        # before any handler or server is set up: a symbol the venue does not list ends the run here
+        symbols = await self._binance_symbols(options) if venue_name == "binance" else {}
         # plain handlers, not the loop's: a send blocked on a full queue (broker away) holds the loop,
         # and must still see the stop (``should_stop``) so the run ends with its summary
         previous = {}
@@ -132,14 +135,12 @@ class Ingestor:
         def should_stop() -> bool:
             return self._stop_requested or (ends is not None and time.monotonic() >= ends)
 
-        venue_name = "binance" if options.source == "binance" else options.venue
         if options.serve_metrics:
             # one process per venue: each serves its own port (Prometheus labels the target's exchange)
             m = settings.metrics
             self.metrics.serve(
                 m.host, m.binance_producer_port if venue_name == "binance" else m.producer_port
             )
-        symbols = await self._binance_symbols(options) if venue_name == "binance" else {}
         ready = self._ensure_topics(should_stop)
         producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug)
         venue: Venue = (
