@@ -163,8 +163,9 @@ embedded-producer: setup ## Embedded stack: run one venue's live producer here (
 	$(LAKEHOUSE) ingest --source $(SOURCE) $(INGEST_ARGS)
 
 .PHONY: bench-ingest
-bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka (BENCH_INGEST_N messages)
-	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N)
+bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka, per venue (BENCH_INGEST_N messages)
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N) --venue coinbase
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N) --venue binance
 
 ##@ Refinement
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -29,16 +29,14 @@ import orjson
 
 from infrastructure.settings import BinanceSettings
 from ingestion.binance_parser import parse_rest_trade, symbol_products
-from ingestion.coinbase_rest import RestError, TokenBucket
-from ingestion.coinbase_ws import backoff_delay
 from ingestion.continuity import Gap
-from ingestion.events import InvalidTrade, Trade
+from ingestion.events import Trade
+from ingestion.venue_io import InvalidCallback, RestError, TokenBucket, backoff_delay, parse_page
 
 log = logging.getLogger(__name__)
 RETRIES = 5
 REQUEST_TIMEOUT_S = 10.0
 HISTORICAL_TRADES_WEIGHT = 25  # exchangeInfo weighs 20: budgeted as a page too
-InvalidCallback = Callable[[bytes, str], None]  # (raw element, reason) -> dead-letter it
 
 
 class BinanceRest:
@@ -121,12 +119,7 @@ class BinanceRest:
             trades = await self.page(symbol, next_id, min(self.limit, gap.before_id - next_id))
             received = datetime.now(UTC)
             newest = None
-            for obj in trades:
-                try:
-                    trade = parse_rest_trade(obj, gap.product_id, received)
-                except InvalidTrade as exc:
-                    on_invalid(orjson.dumps(obj), str(exc))
-                    continue
+            for trade in parse_page(trades, parse_rest_trade, gap.product_id, received, on_invalid):
                 newest = trade.trade_id if newest is None else max(newest, trade.trade_id)
                 if gap.after_id < trade.trade_id < gap.before_id:
                     yield trade

@@ -17,7 +17,7 @@ The venue's rules (github.com/binance/binance-spot-api-docs, web-socket-streams.
   trade is thus delivered by one connection or the other, in order, and the ones delivered by both
   are dropped as duplicates by trade id in the pipeline: no gap, and no false gap from interleaving;
 - a broken connection is replaced with exponential backoff and jitter (the shared
-  :func:`~ingestion.coinbase_ws.backoff_delay`), well below the 300 connection attempts per
+  :func:`~ingestion.venue_io.backoff_delay`), well below the 300 connection attempts per
   5 minutes per IP the venue allows.
 
 Every frame is handed, unparsed, with its receive time, to ``on_frame``; parsing lives elsewhere.
@@ -36,8 +36,8 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from infrastructure.settings import BinanceSettings
 from ingestion.binance_parser import SERVER_SHUTDOWN, stream_names
-from ingestion.coinbase_ws import backoff_delay
 from ingestion.metrics import IngestMetrics
+from ingestion.venue_io import pause_before_reconnect
 
 log = logging.getLogger(__name__)
 FrameCallback = Callable[[bytes, datetime], None]
@@ -100,12 +100,11 @@ class BinanceFeed:
                 attempt = 0  # the last connection worked: start the backoff afresh
             if self.stop.is_set():
                 break
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+            s = self.settings
+            await pause_before_reconnect(
+                attempt, s.backoff_initial_s, s.backoff_max_s, s.ws_url, self.metrics, self.stop
+            )
             attempt += 1
-            self.metrics.reconnects.inc()
-            log.info("reconnecting to %s in %.2f s (attempt %d)", self.settings.ws_url, delay, attempt)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), delay)
         if ws is not None:
             await _close(ws)
         self.metrics.connected.set(0)

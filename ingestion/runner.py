@@ -33,7 +33,7 @@ from infrastructure.retrying import until_stopped
 from infrastructure.settings import Settings
 from ingestion.binance_rest import BinanceRest
 from ingestion.binance_ws import BinanceFeed
-from ingestion.coinbase_rest import CoinbaseRest, RestError
+from ingestion.coinbase_rest import CoinbaseRest
 from ingestion.coinbase_ws import CoinbaseFeed
 from ingestion.continuity import Gap
 from ingestion.events import Source
@@ -47,6 +47,7 @@ from ingestion.sources import (
     synthetic_binance_symbols,
     synthetic_frames,
 )
+from ingestion.venue_io import RestError
 
 log = logging.getLogger(__name__)
 # starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)

@@ -207,7 +207,7 @@ def test_rate_limit_answers_are_waited_out(broker: Broker, fake_binance: FakeBin
 def test_unknown_symbol_fails_the_start_naming_it(broker: Broker, fake_binance: FakeBinance) -> None:
     import asyncio
 
-    from ingestion.coinbase_rest import RestError
+    from ingestion.venue_io import RestError
 
     settings = binance_settings(broker, fake_binance, symbols=("BTCUSDT", "NOPEUSDT"))
     with pytest.raises(RestError, match="Invalid symbol"):
