@@ -212,3 +212,35 @@ def test_unknown_symbol_fails_the_start_naming_it(broker: Broker, fake_binance: 
     settings = binance_settings(broker, fake_binance, symbols=("BTCUSDT", "NOPEUSDT"))
     with pytest.raises(RestError, match="Invalid symbol"):
         asyncio.run(Ingestor(settings, echo=lambda _m: None).run(LIVE))
+
+
+def test_a_recording_of_aggregate_trades_replays_into_the_same_events(
+    broker: Broker, fake_binance: FakeBinance, tmp_path
+) -> None:
+    """Recorded ``@aggTrade`` frames (what some users keep) replay as Binance trades in the aggregate
+    id range; the symbol metadata is asked of the venue once."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ingestion.binance_parser import AGGREGATE_ID_BASE
+    from ingestion.sources import RecordingWriter
+
+    agg = orjson.loads(
+        (Path(__file__).parents[1] / "fixtures" / "binance_frames" / "agg_trade.json").read_bytes()
+    )
+    path = tmp_path / "agg.ndjson.zst"
+    writer = RecordingWriter(path)
+    for i in range(5):
+        frame = {**agg, "data": {**agg["data"], "a": 100 + i, "f": 1000 + 3 * i, "l": 1002 + 3 * i}}
+        writer.write(orjson.dumps(frame), datetime.now(UTC))
+    writer.close()
+    settings = binance_settings(broker, fake_binance)
+    options = RunOptions(source="replay", venue="binance", replay_file=path, speed=0, serve_metrics=False)
+    summary = IngestThread(settings, options).start().join()
+    trades = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, settings.kafka.trades_topic)]
+    assert [t["trade_id"] - AGGREGATE_ID_BASE for t in trades] == [100, 101, 102, 103, 104]
+    assert {(t["exchange"], t["product_id"], t["source"]) for t in trades} == {
+        ("binance", "BTC-USDT", "replay")
+    }
+    assert summary.counts.gaps == 0 and summary.counts.trades == 5
+    assert [p for p, _ in fake_binance.rest_requests] == ["/api/v3/exchangeInfo"]

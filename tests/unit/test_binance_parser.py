@@ -181,3 +181,38 @@ def test_rest_trades_become_backfill_trades() -> None:
 def test_stream_names_are_lower_case() -> None:
     assert stream_names(["BTCUSDT", "ETHUSDT"]) == ["btcusdt@trade", "ethusdt@trade"]
     assert stream_names(["BTCUSDT"], "aggTrade") == ["btcusdt@aggTrade"]
+
+
+def test_settings_refuse_a_rotation_that_cannot_beat_the_lifetime_and_too_many_streams() -> None:
+    from pydantic import ValidationError
+
+    from infrastructure.settings import BinanceSettings
+
+    assert BinanceSettings().rotate_after_s() == 86_400 - 600
+    assert BinanceSettings(symbols="btcusdt, ethusdt").symbols == ("BTCUSDT", "ETHUSDT")
+    with pytest.raises(ValidationError, match="handover_s < rotate_margin_s < connection_lifetime_s"):
+        BinanceSettings(connection_lifetime_s=60, rotate_margin_s=120)
+    with pytest.raises(ValidationError, match="at most 1024"):
+        BinanceSettings(symbols=tuple(f"S{i}USDT" for i in range(1025)))
+
+
+def test_gaps_name_their_exchange() -> None:
+    from ingestion.continuity import Continuity
+
+    tracker = Continuity(exchange="binance")
+    assert tracker.observe_trade("BTC-USDT", 10) is None
+    gap = tracker.observe_trade("BTC-USDT", 14)
+    assert gap is not None and (gap.exchange, gap.after_id, gap.before_id, gap.missing) == (
+        "binance",
+        10,
+        14,
+        3,
+    )
+
+
+def test_retry_after_and_error_messages() -> None:
+    from ingestion.binance_rest import _message, _retry_after
+
+    assert (_retry_after("7"), _retry_after(None), _retry_after("soon")) == (7.0, 1.0, 1.0)
+    assert _message(frame("rest_error_invalid_symbol.json")) == "Invalid symbol. (code -1121)"
+    assert _message(b"<html>") == "b'<html>'"
