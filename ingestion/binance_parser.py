@@ -43,6 +43,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TRADE_FIELDS = ("s", "t", "p", "q", "T", "m")
 AGG_FIELDS = ("s", "a", "p", "q", "T", "m")
 REST_FIELDS = ("id", "price", "qty", "time", "isBuyerMaker")
+REST_AGG_FIELDS = ("a", "p", "q", "T", "m")
 # Event types of the other spot market streams. A combined stream (or a capture) may carry them;
 # the pipeline uses none, so they are counted by type and skipped, not dead-lettered.
 SKIPPED_EVENTS = frozenset(
@@ -273,6 +274,38 @@ def parse_rest_trade(obj: object, product_id: str, receive_time: datetime) -> Tr
         size=parse_decimal(obj["qty"], "quantity"),
         side="sell" if maker else "buy",
         event_time=trade_time(obj["time"], "time"),
+        receive_time=receive_time,
+        sequence=None,
+        source="backfill",
+        raw=orjson.dumps(obj).decode(),
+    )
+
+
+def parse_rest_agg_trade(obj: object, product_id: str, receive_time: datetime) -> Trade:
+    """One element of ``GET /api/v3/aggTrades`` (oldest first) -> a ``backfill`` Trade in the
+    aggregate id range::
+
+        {"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781,
+         "T": 1498793709153, "m": true, "M": true}
+    """
+    if not isinstance(obj, dict):
+        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    missing = [f for f in REST_AGG_FIELDS if f not in obj]
+    if missing:
+        raise InvalidTrade(f"REST aggregate trade missing fields: {', '.join(missing)}")
+    trade_id, maker = obj["a"], obj["m"]
+    if not isinstance(trade_id, int) or isinstance(trade_id, bool) or not 0 <= trade_id < AGGREGATE_ID_BASE:
+        raise InvalidTrade(f"a must be an aggregate id (a non-negative integer), got {trade_id!r}")
+    if not isinstance(maker, bool):
+        raise InvalidTrade(f"m must be true or false, got {maker!r}")
+    return Trade(
+        exchange=EXCHANGE,
+        product_id=product_id,
+        trade_id=AGGREGATE_ID_BASE + trade_id,
+        price=parse_decimal(obj["p"], "price"),
+        size=parse_decimal(obj["q"], "quantity"),
+        side="sell" if maker else "buy",
+        event_time=trade_time(obj["T"]),
         receive_time=receive_time,
         sequence=None,
         source="backfill",

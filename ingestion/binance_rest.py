@@ -5,7 +5,9 @@
 - ``GET /api/v3/historicalTrades?symbol=S&fromId=N&limit=1000`` (weight 25): trades with ids from
   ``N`` upwards, oldest first. Its security type has been ``NONE`` since 2023-07-11 (the spot API
   CHANGELOG: "the X-MBX-APIKEY header is no longer necessary and is now ignored"), so no key is
-  needed or configured.
+  needed or configured;
+- ``GET /api/v3/aggTrades?symbol=S&fromId=A&limit=1000`` (weight 4, public): the same for aggregate
+  trades, for a gap in the aggregate id range (``binance.channel=aggTrade``).
 
 Limits (rest-api.md, "LIMITS"): request weight is counted per IP (6000 per minute at the time of
 writing); every request first takes a token from a :class:`TokenBucket` refilled at
@@ -28,7 +30,13 @@ import aiohttp
 import orjson
 
 from infrastructure.settings import BinanceSettings
-from ingestion.binance_parser import parse_rest_trade, symbol_products
+from ingestion.binance_parser import (
+    AGGREGATE_ID_BASE,
+    is_aggregate,
+    parse_rest_agg_trade,
+    parse_rest_trade,
+    symbol_products,
+)
 from ingestion.continuity import Gap
 from ingestion.events import Trade
 from ingestion.venue_io import InvalidCallback, RestError, TokenBucket, backoff_delay, parse_page
@@ -98,28 +106,36 @@ class BinanceRest:
         self.symbols = {product: symbol for symbol, product in products.items()}
         return products
 
-    async def page(self, symbol: str, from_id: int, limit: int | None = None) -> list:
-        """Up to ``limit`` trades of ``symbol`` with ids from ``from_id`` upwards, oldest first."""
+    async def page(
+        self, symbol: str, from_id: int, limit: int | None = None, aggregate: bool = False
+    ) -> list:
+        """Up to ``limit`` trades (``aggregate``: aggregate trades, ``fromId`` being the venue's own
+        aggregate id) of ``symbol`` with ids from ``from_id`` upwards, oldest first."""
         params = {"symbol": symbol, "fromId": str(from_id), "limit": str(limit or self.limit)}
-        trades = await self._get("/api/v3/historicalTrades", params)
+        path = "/api/v3/aggTrades" if aggregate else "/api/v3/historicalTrades"
+        trades = await self._get(path, params)
         if not isinstance(trades, list):
-            raise RestError(f"historicalTrades {params}: expected a JSON list, got {str(trades)[:200]}")
+            raise RestError(f"{path} {params}: expected a JSON list, got {str(trades)[:200]}")
         return trades
 
     async def fill(self, gap: Gap, on_invalid: InvalidCallback) -> AsyncIterator[Trade]:
-        """Trades with ids strictly inside ``gap``, oldest first; bad elements go to ``on_invalid``."""
+        """Trades with ids strictly inside ``gap``, oldest first; bad elements go to ``on_invalid``.
+        A gap in the aggregate id range (``@aggTrade``) is filled from ``aggTrades`` instead."""
         symbol = self.symbols.get(gap.product_id)
         if symbol is None:
             raise RestError(f"no Binance symbol known for {gap.product_id} (exchangeInfo not fetched?)")
+        aggregate = is_aggregate(gap.after_id + 1)
+        offset, parse = (AGGREGATE_ID_BASE, parse_rest_agg_trade) if aggregate else (0, parse_rest_trade)
         next_id = gap.after_id + 1
         max_pages = gap.missing // self.limit + 2  # bound the loop even if the server misbehaves
         for _ in range(max_pages):
             if next_id >= gap.before_id:
                 return
-            trades = await self.page(symbol, next_id, min(self.limit, gap.before_id - next_id))
+            limit = min(self.limit, gap.before_id - next_id)
+            trades = await self.page(symbol, next_id - offset, limit, aggregate)
             received = datetime.now(UTC)
             newest = None
-            for trade in parse_page(trades, parse_rest_trade, gap.product_id, received, on_invalid):
+            for trade in parse_page(trades, parse, gap.product_id, received, on_invalid):
                 newest = trade.trade_id if newest is None else max(newest, trade.trade_id)
                 if gap.after_id < trade.trade_id < gap.before_id:
                     yield trade

@@ -244,3 +244,33 @@ def test_a_recording_of_aggregate_trades_replays_into_the_same_events(
     }
     assert summary.counts.gaps == 0 and summary.counts.trades == 5
     assert [p for p, _ in fake_binance.rest_requests] == ["/api/v3/exchangeInfo"]
+
+
+def test_aggregate_stream_gap_is_filled_from_agg_trades(broker: Broker, fake_binance: FakeBinance) -> None:
+    """``binance.channel=aggTrade``: the live aggregates, in their own id range, and a skipped range
+    of them filled over ``aggTrades``, not ``historicalTrades``."""
+    from ingestion.binance_parser import AGGREGATE_ID_BASE
+
+    fake = fake_binance
+    settings = binance_settings(broker, fake, channel="aggTrade")
+    run = IngestThread(settings, LIVE).start()
+    try:
+        fake.wait_for_connections(1)
+        first = len(fake.agg_ids("BTCUSDT"))
+        fake.trade("BTCUSDT", 3)
+        fake.skip(6)
+        fake.trade("BTCUSDT", 8)
+        wanted = {AGGREGATE_ID_BASE + a for a in fake.agg_ids("BTCUSDT")[first:]}
+
+        def arrived() -> bool:
+            try:
+                return wanted <= set(topic_ids(broker, settings.kafka.trades_topic).get("BTC-USDT", []))
+            except (KeyError, TimeoutError):
+                return False
+
+        wait_until(arrived, 30, "every aggregate on the topic")
+    finally:
+        summary = run.stop()
+    assert summary.counts.gaps == 1 and summary.counts.backfilled == 6
+    paths = {p for p, _ in fake.rest_requests}
+    assert "/api/v3/aggTrades" in paths and "/api/v3/historicalTrades" not in paths

@@ -216,3 +216,13 @@ def test_retry_after_and_error_messages() -> None:
     assert (_retry_after("7"), _retry_after(None), _retry_after("soon")) == (7.0, 1.0, 1.0)
     assert _message(frame("rest_error_invalid_symbol.json")) == "Invalid symbol. (code -1121)"
     assert _message(b"<html>") == "b'<html>'"
+
+
+def test_rest_aggregate_trades_land_in_the_aggregate_range() -> None:
+    from ingestion.binance_parser import parse_rest_agg_trade
+
+    (obj,) = orjson.loads(frame("rest_agg_trades.json"))
+    trade = parse_rest_agg_trade(obj, "BTC-USDT", RECEIVED)
+    assert (trade.trade_id, trade.side, trade.source) == (AGGREGATE_ID_BASE + 3672451235, "buy", "backfill")
+    with pytest.raises(InvalidTrade, match="REST aggregate trade missing fields: m"):
+        parse_rest_agg_trade({k: v for k, v in obj.items() if k != "m"}, "BTC-USDT", RECEIVED)
