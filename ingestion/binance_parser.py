@@ -27,6 +27,7 @@ Formats are those of Binance's spot API documentation (github.com/binance/binanc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -40,10 +41,6 @@ from ingestion.frames import Control, ExchangeError, Parsed, Skipped
 EXCHANGE = "binance"
 AGGREGATE_ID_BASE = 1 << 62
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TRADE_FIELDS = ("s", "t", "p", "q", "T", "m")
-AGG_FIELDS = ("s", "a", "p", "q", "T", "m")
-REST_FIELDS = ("id", "price", "qty", "time", "isBuyerMaker")
-REST_AGG_FIELDS = ("a", "p", "q", "T", "m")
 # Event types of the other spot market streams. A combined stream (or a capture) may carry them;
 # the pipeline uses none, so they are counted by type and skipped, not dead-lettered.
 SKIPPED_EVENTS = frozenset(
@@ -206,6 +203,29 @@ def parse_frame(
     raise InvalidTrade(f"unknown event type {kind!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Where one of Binance's trade formats keeps each field (the stream's and REST's names differ)."""
+
+    what: str  # for the dead-letter reason
+    id: str
+    price: str
+    qty: str
+    time: str
+    maker: str
+    aggregate: bool
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.id, self.price, self.qty, self.time, self.maker)
+
+
+STREAM_TRADE = _Shape("trade", "t", "p", "q", "T", "m", aggregate=False)
+STREAM_AGG = _Shape("aggTrade", "a", "p", "q", "T", "m", aggregate=True)
+REST_TRADE = _Shape("REST trade", "id", "price", "qty", "time", "isBuyerMaker", aggregate=False)
+REST_AGG = _Shape("REST aggregate trade", "a", "p", "q", "T", "m", aggregate=True)
+
+
 def _trade(
     obj: dict,
     kind: str,
@@ -216,8 +236,8 @@ def _trade(
     raw: bytes | str,
     exchange: str,
 ) -> Trade:
-    fields = AGG_FIELDS if kind == "aggTrade" else TRADE_FIELDS
-    missing = [f for f in fields if f not in obj]
+    shape = STREAM_AGG if kind == "aggTrade" else STREAM_TRADE
+    missing = [f for f in ("s", *shape.fields) if f not in obj]
     if missing:
         raise InvalidTrade(f"{kind} missing fields: {', '.join(missing)}")
     symbol = obj["s"]
@@ -226,26 +246,43 @@ def _trade(
         raise InvalidTrade(f"unknown symbol {symbol!r}")
     if stream is not None and stream.partition("@")[0] != symbol.lower():
         raise InvalidTrade(f"stream {stream!r} carries a {symbol} {kind}")
-    id_field = "a" if kind == "aggTrade" else "t"
-    trade_id = obj[id_field]
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+    return _checked(obj, shape, product, exchange, receive_time, source, text)
+
+
+def _checked(
+    obj: dict, shape: _Shape, product: str, exchange: str, receive_time: datetime, source: Source, raw: str
+) -> Trade:
+    """The trade ``obj`` (of ``shape``, every field present) describes, or why it cannot be one."""
+    trade_id = obj[shape.id]
     if not isinstance(trade_id, int) or isinstance(trade_id, bool) or not 0 <= trade_id < AGGREGATE_ID_BASE:
-        raise InvalidTrade(f"{id_field} must be a trade id (a non-negative integer), got {trade_id!r}")
-    maker = obj["m"]
+        kind = "an aggregate" if shape.aggregate else "a trade"
+        raise InvalidTrade(f"{shape.id} must be {kind} id (a non-negative integer), got {trade_id!r}")
+    maker = obj[shape.maker]
     if not isinstance(maker, bool):
-        raise InvalidTrade(f"m must be true or false, got {maker!r}")
+        raise InvalidTrade(f"{shape.maker} must be true or false, got {maker!r}")
     return Trade(
         exchange=exchange,
         product_id=product,
-        trade_id=AGGREGATE_ID_BASE + trade_id if kind == "aggTrade" else trade_id,
-        price=parse_decimal(obj["p"], "price"),
-        size=parse_decimal(obj["q"], "quantity"),
+        trade_id=AGGREGATE_ID_BASE + trade_id if shape.aggregate else trade_id,
+        price=parse_decimal(obj[shape.price], "price"),
+        size=parse_decimal(obj[shape.qty], "quantity"),
         side="sell" if maker else "buy",
-        event_time=trade_time(obj["T"]),
+        event_time=trade_time(obj[shape.time], shape.time),
         receive_time=receive_time,
         sequence=None,
         source=source,
-        raw=raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace"),
+        raw=raw,
     )
+
+
+def _rest(obj: object, shape: _Shape, product_id: str, receive_time: datetime) -> Trade:
+    if not isinstance(obj, dict):
+        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
+    missing = [f for f in shape.fields if f not in obj]
+    if missing:
+        raise InvalidTrade(f"{shape.what} missing fields: {', '.join(missing)}")
+    return _checked(obj, shape, product_id, EXCHANGE, receive_time, "backfill", orjson.dumps(obj).decode())
 
 
 def parse_rest_trade(obj: object, product_id: str, receive_time: datetime) -> Trade:
@@ -256,29 +293,7 @@ def parse_rest_trade(obj: object, product_id: str, receive_time: datetime) -> Tr
 
     ``isBuyerMaker`` is the stream's ``m``: true -> the taker sold.
     """
-    if not isinstance(obj, dict):
-        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
-    missing = [f for f in REST_FIELDS if f not in obj]
-    if missing:
-        raise InvalidTrade(f"REST trade missing fields: {', '.join(missing)}")
-    trade_id, maker = obj["id"], obj["isBuyerMaker"]
-    if not isinstance(trade_id, int) or isinstance(trade_id, bool) or not 0 <= trade_id < AGGREGATE_ID_BASE:
-        raise InvalidTrade(f"id must be a trade id (a non-negative integer), got {trade_id!r}")
-    if not isinstance(maker, bool):
-        raise InvalidTrade(f"isBuyerMaker must be true or false, got {maker!r}")
-    return Trade(
-        exchange=EXCHANGE,
-        product_id=product_id,
-        trade_id=trade_id,
-        price=parse_decimal(obj["price"], "price"),
-        size=parse_decimal(obj["qty"], "quantity"),
-        side="sell" if maker else "buy",
-        event_time=trade_time(obj["time"], "time"),
-        receive_time=receive_time,
-        sequence=None,
-        source="backfill",
-        raw=orjson.dumps(obj).decode(),
-    )
+    return _rest(obj, REST_TRADE, product_id, receive_time)
 
 
 def parse_rest_agg_trade(obj: object, product_id: str, receive_time: datetime) -> Trade:
@@ -288,29 +303,7 @@ def parse_rest_agg_trade(obj: object, product_id: str, receive_time: datetime) -
         {"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781,
          "T": 1498793709153, "m": true, "M": true}
     """
-    if not isinstance(obj, dict):
-        raise InvalidTrade(f"expected a JSON object, got {type(obj).__name__}")
-    missing = [f for f in REST_AGG_FIELDS if f not in obj]
-    if missing:
-        raise InvalidTrade(f"REST aggregate trade missing fields: {', '.join(missing)}")
-    trade_id, maker = obj["a"], obj["m"]
-    if not isinstance(trade_id, int) or isinstance(trade_id, bool) or not 0 <= trade_id < AGGREGATE_ID_BASE:
-        raise InvalidTrade(f"a must be an aggregate id (a non-negative integer), got {trade_id!r}")
-    if not isinstance(maker, bool):
-        raise InvalidTrade(f"m must be true or false, got {maker!r}")
-    return Trade(
-        exchange=EXCHANGE,
-        product_id=product_id,
-        trade_id=AGGREGATE_ID_BASE + trade_id,
-        price=parse_decimal(obj["p"], "price"),
-        size=parse_decimal(obj["q"], "quantity"),
-        side="sell" if maker else "buy",
-        event_time=trade_time(obj["T"]),
-        receive_time=receive_time,
-        sequence=None,
-        source="backfill",
-        raw=orjson.dumps(obj).decode(),
-    )
+    return _rest(obj, REST_AGG, product_id, receive_time)
 
 
 def stream_names(symbols: Iterable[str], channel: Literal["trade", "aggTrade"] = "trade") -> list[str]:
