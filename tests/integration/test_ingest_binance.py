@@ -274,3 +274,19 @@ def test_aggregate_stream_gap_is_filled_from_agg_trades(broker: Broker, fake_bin
     assert summary.counts.gaps == 1 and summary.counts.backfilled == 6
     paths = {p for p, _ in fake.rest_requests}
     assert "/api/v3/aggTrades" in paths and "/api/v3/historicalTrades" not in paths
+
+
+def test_an_id_range_is_backfilled_on_request(broker: Broker, fake_binance: FakeBinance) -> None:
+    """``backfill_ids(..., exchange="binance")``: what silver's completeness check asks for a hole."""
+    from ingestion.backfill import backfill_ids
+
+    fake = fake_binance
+    ids = fake.trade("BTCUSDT", 2500)  # three pages of 1000
+    settings = binance_settings(broker, fake)
+    result = backfill_ids(settings, "BTC-USDT", ids[10], ids[2400], exchange="binance")
+    assert result.complete and result.published == 2391
+    found = topic_ids(broker, settings.kafka.trades_topic)["BTC-USDT"]
+    assert found == ids[10:2401]
+    assert [q["fromId"] for p, q in fake.rest_requests if p == "/api/v3/historicalTrades"] == [
+        str(ids[10]), str(ids[1010]), str(ids[2010]),
+    ]  # fmt: skip
