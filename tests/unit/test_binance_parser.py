@@ -225,3 +225,17 @@ def test_rest_aggregate_trades_land_in_the_aggregate_range() -> None:
     assert (trade.trade_id, trade.side, trade.source) == (AGGREGATE_ID_BASE + 3672451235, "buy", "backfill")
     with pytest.raises(InvalidTrade, match="REST aggregate trade missing fields: m"):
         parse_rest_agg_trade({k: v for k, v in obj.items() if k != "m"}, "BTC-USDT", RECEIVED)
+
+
+def test_trade_time_is_exact_to_the_millisecond() -> None:
+    import random
+    from datetime import timedelta
+
+    from ingestion.binance_parser import EPOCH, FLOAT_EXACT_MS, trade_time
+
+    rng = random.Random(20261201)
+    samples = [rng.randrange(FLOAT_EXACT_MS) for _ in range(100_000)] + [0, 1, 999, FLOAT_EXACT_MS - 1]
+    samples += range(1_764_633_600_000, 1_764_633_620_000)  # every millisecond of 20 s of today
+    assert all(trade_time(ms) == EPOCH + timedelta(milliseconds=ms) for ms in samples)
+    assert trade_time(FLOAT_EXACT_MS + 7) == EPOCH + timedelta(milliseconds=FLOAT_EXACT_MS + 7)
+    assert trade_time(1764633600121).tzinfo is UTC  # the wire encoder's fast path needs UTC itself
