@@ -168,6 +168,7 @@ class BinanceFeed:
             raise HandoverFailed(f"the next connection failed during the handover: {results[1]}")
         if isinstance(results[0], BaseException) and not isinstance(results[0], ConnectionClosed):
             log.warning("the old Binance connection failed during the handover: %s", results[0])
+        self.metrics.handover_held.set(len(held))
         for raw, received in held:
             self.on_frame(raw, received)
         self.rotations += 1

@@ -121,6 +121,12 @@ class IngestMetrics:
             registry=r,
         )
         self.reconnects = Counter("coinbase_reconnects_total", "WebSocket reconnects", registry=r)
+        # bounded by binance_ws.MAX_HANDOVER_FRAMES: what the last handover held back at once
+        self.handover_held = Gauge(
+            "coinbase_handover_frames_held",
+            "Frames of the new connection held back during the last handover (bounded)",
+            registry=r,
+        )
         self.rotations = Counter(
             "coinbase_connection_rotations_total",
             "WebSocket connections replaced before the venue's lifetime limit (Binance: 24 h), overlapping",

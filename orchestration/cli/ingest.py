@@ -126,9 +126,12 @@ async def _with_progress(ingestor, options, metrics, total: int):
 @click.option("--max-messages", type=click.IntRange(min=1), default=None, help="stop after N frames")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="stop after S seconds")  # fmt: skip
-def record(output: Path, max_messages: int | None, duration: float | None) -> None:
-    """Write raw frames of the live Coinbase feed, with receive times, to a replay file."""
+@click.option("--venue", type=click.Choice(VENUES), default="coinbase", show_default=True,
+              help="whose live feed (replay a Binance file with --venue binance)")  # fmt: skip
+def record(output: Path, max_messages: int | None, duration: float | None, venue: str) -> None:
+    """Write raw frames of a venue's live feed, with receive times, to a replay file."""
     from infrastructure.settings import get_settings
+    from ingestion.binance_ws import BinanceFeed
     from ingestion.coinbase_ws import CoinbaseFeed
     from ingestion.metrics import IngestMetrics
     from ingestion.sources import RecordingWriter
@@ -152,7 +155,10 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
             if max_messages is not None and writer.frames >= max_messages:
                 stop.set()
 
-        feed = CoinbaseFeed(settings.coinbase, settings.products, on_frame, IngestMetrics(), stop)
+        if venue == "binance":
+            feed = BinanceFeed(settings.binance, settings.binance.symbols, on_frame, IngestMetrics(), stop)
+        else:
+            feed = CoinbaseFeed(settings.coinbase, settings.products, on_frame, IngestMetrics(), stop)
         try:
             await feed.run()
         finally:

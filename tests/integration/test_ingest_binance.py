@@ -11,6 +11,7 @@ import time
 import orjson
 import pytest
 
+from ingestion.binance_ws import MAX_HANDOVER_FRAMES
 from ingestion.dead_letters import read_dead_letter_headers
 from ingestion.runner import Ingestor, RunOptions
 from tests.fixtures.binance import PING_PAYLOAD, FakeBinance
@@ -179,6 +180,7 @@ def test_connection_is_rotated_before_its_lifetime_without_a_gap(broker: Broker)
     assert not [p for p, _ in fake.rest_requests if p == "/api/v3/historicalTrades"]
     assert fake.closed_for_lifetime == 0  # every connection was left before the venue closed it
     assert run.counter("coinbase_reconnects_total") == 0
+    assert 0 < run.counter("coinbase_handover_frames_held") <= MAX_HANDOVER_FRAMES
     # keep-alive: the fake's pings (every 0.3 s, 1.5 s to answer) were answered with their payload
     assert fake.pongs and set(fake.pongs) == {PING_PAYLOAD}
 

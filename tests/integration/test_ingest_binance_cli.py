@@ -73,3 +73,33 @@ def test_synthetic_binance_is_its_own_venue(
     assert {t["source"] for t in trades} == {"synthetic"}
     assert all(orjson.loads(t["raw"])["stream"].endswith("@trade") for t in trades)
     assert not fake_binance.rest_requests  # offline: no exchangeInfo asked
+
+
+def test_record_then_replay_a_binance_feed(broker: Broker, fake_binance: FakeBinance, tmp_path: Path) -> None:
+    settings = binance_settings(broker, fake_binance)
+    env, output = child_environment(settings), tmp_path / "binance.ndjson.zst"
+    proc = subprocess.Popen(
+        [LAKEHOUSE, "record", "--venue", "binance", "--output", str(output), "--max-messages", "20"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        fake_binance.wait_for_connections(1, timeout_s=60)
+        fake_binance.trade("ETHUSDT", 20)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "recorded 20 frames" in out
+    done = subprocess.run(
+        [LAKEHOUSE, "ingest", "--source", "replay", "--venue", "binance", "--file", str(output), "--speed", "0",
+         "--no-metrics"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trades = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, settings.kafka.trades_topic)]
+    assert [t["trade_id"] for t in trades] == fake_binance.trade_ids("ETHUSDT")
+    assert {(t["exchange"], t["product_id"], t["source"]) for t in trades} == {
+        ("binance", "ETH-USDT", "replay")
+    }
