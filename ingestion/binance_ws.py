@@ -16,6 +16,8 @@ The venue's rules (github.com/binance/binance-spot-api-docs, web-socket-streams.
   :data:`MAX_HANDOVER_FRAMES`); then the old one is closed and the held frames are passed on. Every
   trade is thus delivered by one connection or the other, in order, and the ones delivered by both
   are dropped as duplicates by trade id in the pipeline: no gap, and no false gap from interleaving;
+- a handshake refused with ``429`` / ``418`` and ``Retry-After`` (the REST rule; the streams
+  document no status of their own) waits that long before the next attempt;
 - a broken connection is replaced with exponential backoff and jitter (the shared
   :func:`~ingestion.venue_io.backoff_delay`), well below the 300 connection attempts per
   5 minutes per IP the venue allows.
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from infrastructure.settings import BinanceSettings
 from ingestion.binance_parser import SERVER_SHUTDOWN, stream_names
@@ -48,6 +50,18 @@ MAX_HANDOVER_FRAMES = 200_000  # frames held back during a handover; more ends t
 def stream_url(ws_url: str, symbols: tuple[str, ...], channel: str) -> str:
     """``wss://stream.binance.com:9443/stream?streams=btcusdt@trade/ethusdt@trade``."""
     return f"{ws_url.rstrip('/')}/stream?streams={'/'.join(stream_names(symbols, channel))}"  # type: ignore[arg-type]
+
+
+def refused_wait(exc: InvalidStatus) -> float | None:
+    """Seconds a refused handshake asks to wait: its ``Retry-After`` on a 429 or 418, else None."""
+    response = exc.response
+    if response.status_code not in (418, 429):
+        return None
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 class _Rotate(Exception):
@@ -90,6 +104,16 @@ class BinanceFeed:
                 ws = await self._serve(ws)  # the next connection after a handover, None once stopped
                 attempt = 0
                 continue
+            except InvalidStatus as exc:
+                wait = refused_wait(exc)
+                log.warning("Binance refused the connection: %s", exc)
+                if wait is not None:
+                    # 429 / 418 with Retry-After: the venue says how long; retrying sooner risks a ban
+                    self.metrics.reconnects.inc()
+                    log.warning("waiting the %.0f s Retry-After before connecting again", wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), wait)
+                    continue
             except (OSError, TimeoutError, WebSocketException) as exc:
                 log.warning("Binance feed: %s: %s", type(exc).__name__, exc)
             if ws is not None:

@@ -5,6 +5,7 @@ are answered with their payload, and a 429's Retry-After is honoured."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -292,3 +293,21 @@ def test_an_id_range_is_backfilled_on_request(broker: Broker, fake_binance: Fake
     assert [q["fromId"] for p, q in fake.rest_requests if p == "/api/v3/historicalTrades"] == [
         str(ids[10]), str(ids[1010]), str(ids[2010]),
     ]  # fmt: skip
+
+
+def test_a_refused_handshake_waits_its_retry_after(broker: Broker, fake_binance: FakeBinance) -> None:
+    fake = fake_binance
+    settings = binance_settings(broker, fake)
+    fake.refuse_connections(2, status=429, retry_after_s=1)
+    run = IngestThread(settings, LIVE).start()
+    try:
+        fake.wait_for_connections(1, timeout_s=30)
+        since = next_ids(fake)
+        fake.trade("ETHUSDT", 3)
+        wait_until(lambda: all_reached(broker, settings.kafka.trades_topic, fake, since), 30, "trades")
+    finally:
+        run.stop()
+    attempts = [*fake.refused, fake.accepted[0]]
+    assert len(fake.refused) == 2
+    # each attempt after a refusal came no sooner than its Retry-After (the backoff alone is 0.05 s)
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(attempts))
