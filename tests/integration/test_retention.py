@@ -187,8 +187,7 @@ def test_exactly_once_across_expiry_compaction_and_crashes(retention_env: Bronze
     table.refresh()
     # bronze.trades is shared by every test of the session: this test's rows are its topic's
     rows = table.scan(
-        row_filter=f"kafka_topic == '{settings.kafka.trades_topic}'",
-        selected_fields=("kafka_partition", "kafka_offset"),
+        row_filter=f"kafka_topic == '{settings.kafka.trades_topic}'", selected_fields=("kafka_partition", "kafka_offset")
     ).to_arrow()
     got = sorted(zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=True))
     assert got == sorted(produced)  # one row per produced offset: nothing lost, nothing twice
