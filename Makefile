@@ -155,15 +155,17 @@ clean: ## Stop the embedded stack, remove its data (.lakehouse/) and caches, and
 ##@ Ingestion
 
 INGEST_ARGS ?=
+SOURCE ?= coinbase
 BENCH_INGEST_N ?= 1000000
 
 .PHONY: embedded-producer
-embedded-producer: setup ## Embedded stack: run the live Coinbase -> Kafka producer here (INGEST_ARGS="--duration 60")
-	$(LAKEHOUSE) ingest --source coinbase $(INGEST_ARGS)
+embedded-producer: setup ## Embedded stack: run one venue's live producer here (SOURCE=binance, INGEST_ARGS="--duration 60")
+	$(LAKEHOUSE) ingest --source $(SOURCE) $(INGEST_ARGS)
 
 .PHONY: bench-ingest
-bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka (BENCH_INGEST_N messages)
-	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N)
+bench-ingest: setup ## Benchmark parse -> normalize -> produce vs plain confluent-kafka, per venue (BENCH_INGEST_N messages)
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N) --venue coinbase
+	$(PY) bench/ingest.py --messages $(BENCH_INGEST_N) --venue binance
 
 ##@ Refinement
 

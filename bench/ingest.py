@@ -1,7 +1,9 @@
 """Ingestion throughput: frames -> parse -> normalize -> produce, against a same-run baseline.
 
 Starts its own noida-db broker on a free 127.0.0.1 port (``infrastructure.services``), generates
-N Coinbase-format frames with the synthetic source (in memory, before timing), then measures:
+N frames of the venue (``--venue coinbase``: Coinbase ``match`` + ``heartbeat`` frames; ``binance``:
+Binance combined-stream ``trade`` frames) with the synthetic source (in memory, before timing), then
+measures:
 
 - pipeline: every frame through ``Pipeline.handle`` (parse, taker side, decimals, continuity,
   metrics, wire encoding) and ``TradeProducer`` (idempotent, acks=all), until flushed;
@@ -9,7 +11,8 @@ N Coinbase-format frames with the synthetic source (in memory, before timing), t
   the same size, used exactly as ``TradeProducer`` uses it (configuration, failure-only delivery
   reports, poll cadence), until flushed.
 
-Prints msgs/s for both and the ratio. Run: ``make bench-ingest`` or ``python bench/ingest.py -n 1000000``.
+Prints msgs/s for both and the ratio. Run: ``make bench-ingest`` (both venues, one after the other) or
+``python bench/ingest.py -n 1000000 --venue binance``.
 """
 
 from __future__ import annotations
@@ -26,29 +29,43 @@ from confluent_kafka import Producer
 
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.settings import Settings
-from ingestion.coinbase_parser import parse_frame
 from ingestion.events import Trade
 from ingestion.metrics import IngestMetrics
-from ingestion.pipeline import Pipeline
+from ingestion.pipeline import Pipeline, Venue, binance_venue, coinbase_venue
 from ingestion.producer import POLL_EVERY, TradeProducer, trade_producer_config
-from ingestion.sources import synthetic_frames
+from ingestion.sources import synthetic_binance_frames, synthetic_binance_symbols, synthetic_frames
 from orchestration.local_stack import launch_broker
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
 FLUSH_TIMEOUT_S = 300
 CPU: dict[str, float] = {}  # process CPU seconds per run (this process, librdkafka threads included)
 
 
-def make_frames(n: int, seed: int) -> list[bytes]:
-    # a high nominal rate keeps heartbeats rare (one per product per synthetic second)
-    frames = synthetic_frames(PRODUCTS, seed, datetime.now(UTC), rate_per_s=1_000_000)
+def make_frames(venue: str, n: int, seed: int) -> list[bytes]:
+    # a high nominal rate keeps Coinbase heartbeats rare (one per product per synthetic second)
+    start = datetime.now(UTC)
+    if venue == "binance":
+        frames = synthetic_binance_frames(
+            synthetic_binance_symbols(SYMBOLS), seed, start, rate_per_s=1_000_000
+        )
+    else:
+        frames = synthetic_frames(PRODUCTS, seed, start, rate_per_s=1_000_000)
     return [frame for _, frame in itertools.islice(frames, n)]
 
 
-def run_pipeline(settings: Settings, frames: list[bytes]) -> tuple[float, int, int]:
+def make_venue(venue: str, settings: Settings) -> Venue:
+    return (
+        binance_venue(settings, synthetic_binance_symbols(SYMBOLS))
+        if venue == "binance"
+        else coinbase_venue(settings)
+    )
+
+
+def run_pipeline(settings: Settings, venue: Venue, frames: list[bytes]) -> tuple[float, int, int]:
     metrics = IngestMetrics()
     producer = TradeProducer(settings.kafka, metrics)
-    pipeline = Pipeline(settings, producer, metrics)
+    pipeline = Pipeline(settings, producer, metrics, venue)
     handle, now = pipeline.handle, datetime.now
     start, cpu = time.perf_counter(), time.process_time()
     for frame in frames:
@@ -61,12 +78,11 @@ def run_pipeline(settings: Settings, frames: list[bytes]) -> tuple[float, int, i
     return elapsed, pipeline.counts.trades, producer.acked
 
 
-def wire_payloads(frames: list[bytes], limit: int = 20_000) -> list[tuple[bytes, bytes]]:
+def wire_payloads(venue: Venue, frames: list[bytes], limit: int = 20_000) -> list[tuple[bytes, bytes]]:
     """Real wire messages (value, key) of the first trades, to cycle through in the baseline."""
-    products = frozenset(PRODUCTS)
     out = []
     for frame in frames[: limit * 2]:
-        parsed = parse_frame(frame, datetime.now(UTC), "synthetic", products, 65536)
+        parsed = venue.parse(frame, datetime.now(UTC), "synthetic", venue.synthetic_exchange)
         if isinstance(parsed, Trade):
             out.append((parsed.to_wire(), parsed.key))
             if len(out) == limit:
@@ -112,6 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--venue", choices=("coinbase", "binance"), default="coinbase",
+                        help="whose frame format goes through the pipeline")  # fmt: skip
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -120,24 +138,25 @@ def main() -> None:
             base = {"bootstrap_servers": broker.bootstrap, "partitions": 4}
             pipe_settings = Settings(_env_file=None, products=PRODUCTS,
                                      kafka={**base, "trades_topic": "bench.pipeline", "dlq_topic": "bench.dlq"})  # fmt: skip
+            venue = make_venue(args.venue, pipe_settings)
             base_settings = Settings(_env_file=None, products=PRODUCTS,
                                      kafka={**base, "trades_topic": "bench.baseline", "dlq_topic": "bench.dlq"})  # fmt: skip
             ensure_topics(pipe_settings.kafka)
             ensure_topics(base_settings.kafka)
 
-            print(f"generating {args.messages:,} synthetic Coinbase frames ...", flush=True)
-            frames = make_frames(args.messages, args.seed)
-            payloads = wire_payloads(frames)
+            print(f"generating {args.messages:,} synthetic {args.venue} frames ...", flush=True)
+            frames = make_frames(args.venue, args.messages, args.seed)
+            payloads = wire_payloads(venue, frames)
             mean_frame = sum(map(len, frames[:20_000])) / min(len(frames), 20_000)
             mean_wire = sum(len(v) for v, _ in payloads) / len(payloads)
 
             base_s, base_n = run_baseline(base_settings, payloads, args.messages)
-            pipe_s, trades, acked = run_pipeline(pipe_settings, frames)
+            pipe_s, trades, acked = run_pipeline(pipe_settings, venue, frames)
         finally:
             broker.stop()
 
     base_rate, pipe_rate = base_n / base_s, args.messages / pipe_s
-    print(f"frames: {args.messages:,} ({trades:,} trades, {args.messages - trades:,} heartbeats), "
+    print(f"venue {args.venue}: frames: {args.messages:,} ({trades:,} trades, {args.messages - trades:,} heartbeats), "
           f"mean frame {mean_frame:.0f} B, mean wire message {mean_wire:.0f} B")  # fmt: skip
     print(
         f"baseline  confluent-kafka, pre-serialized: {base_n:,} msgs in {base_s:.2f} s = {base_rate:,.0f} msgs/s"

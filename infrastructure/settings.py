@@ -17,12 +17,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "LAKEHOUSE_"
 DEFAULT_DATA_DIR = Path(".lakehouse")
 CREDENTIALS_FILE = "credentials.env"
+MAX_BINANCE_STREAMS = 1024
 
 
 def split_list(value: object) -> object:
@@ -85,6 +94,75 @@ class CoinbaseSettings(_Section):
     rest_rate_limit_per_s: float = Field(10.0, gt=0, description="public REST limit")
     rest_page_limit: int = Field(1000, ge=1, le=1000)
     max_frame_bytes: int = Field(64 * 1024, ge=1024, description="larger frames are dead-lettered")
+
+
+class BinanceSettings(_Section):
+    """Binance spot trades (``lakehouse ingest --source binance``): the venue's documented rules as
+    defaults (github.com/binance/binance-spot-api-docs, web-socket-streams.md and rest-api.md)."""
+
+    ws_url: str = "wss://stream.binance.com:9443"
+    # historicalTrades is not served by the market-data-only host (data-api.binance.vision)
+    rest_url: str = "https://api.binance.com"
+    # NoDecode: the validator below accepts both "A,B" and a JSON list
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"),
+        description="spot symbols (comma list); product ids come from exchangeInfo (BTCUSDT -> BTC-USDT)",
+    )
+    channel: Literal["trade", "aggTrade"] = Field(
+        "trade", description="stream per symbol: trade (every trade) or aggTrade (aggregates, own id range)"
+    )
+    connection_lifetime_s: float = Field(86_400.0, gt=0, description="Binance closes a connection after 24 h")
+    rotate_margin_s: float = Field(
+        600.0, gt=0, description="open the next connection this long before the lifetime ends"
+    )
+    handover_s: float = Field(
+        5.0, gt=0, description="old and new connection overlap this long (duplicates dropped by trade id)"
+    )
+    # Binance pings every 20 s and websockets answers each with its payload; our own ping detects a
+    # dead socket (one frame per interval, far below the 5 incoming messages per second allowed)
+    ping_interval_s: float = Field(30.0, gt=0)
+    ping_timeout_s: float = Field(20.0, gt=0)
+    open_timeout_s: float = Field(10.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    rest_weight_budget_per_minute: float = Field(
+        1200.0, gt=0, description="REST request weight this process may use (the IP's limit is 6000/min)"
+    )
+    rest_page_limit: int = Field(1000, ge=1, le=1000)
+    rest_max_wait_s: float = Field(
+        300.0, gt=0, description="a Retry-After (429/418) longer than this fails the backfill instead"
+    )
+    max_frame_bytes: int = Field(64 * 1024, ge=1024, description="larger frames are dead-lettered")
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        return split_list(value)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one symbol is required")
+        if len(value) > MAX_BINANCE_STREAMS:
+            # one connection carries at most 1024 streams (web-socket-streams.md, WebSocket Limits)
+            raise ValueError(
+                f"{len(value)} symbols: one Binance connection carries at most {MAX_BINANCE_STREAMS}"
+            )
+        return tuple(s.upper() for s in value)
+
+    @model_validator(mode="after")
+    def _rotation_fits(self) -> BinanceSettings:
+        if not self.handover_s < self.rotate_margin_s < self.connection_lifetime_s:
+            raise ValueError(
+                "need handover_s < rotate_margin_s < connection_lifetime_s: the next connection must be "
+                "open, and handed over, before the venue closes the old one"
+            )
+        return self
+
+    def rotate_after_s(self) -> float:
+        """How long a connection is used before the next one is opened."""
+        return self.connection_lifetime_s - self.rotate_margin_s
 
 
 class SyntheticSettings(_Section):
@@ -218,6 +296,8 @@ class TrinoSettings(_Section):
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
     producer_port: int = 9201
+    # the Binance producer is a process of its own (one per venue), so it serves on a port of its own
+    binance_producer_port: int = 9203
     bronze_port: int = 9202
     pushgateway_url: str = "http://127.0.0.1:9091"
     # the Pushgateway requires basic auth; `lakehouse up` generates the embedded stack's password
@@ -271,6 +351,7 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     coinbase: CoinbaseSettings = CoinbaseSettings()
+    binance: BinanceSettings = BinanceSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     s3: S3Settings = S3Settings()
     catalog: CatalogSettings = CatalogSettings()

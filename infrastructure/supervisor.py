@@ -195,6 +195,7 @@ def prometheus_config(settings: Settings, template: str, password_file: Path) ->
     m = settings.metrics
     return string.Template(template).substitute(
         producer_target=f"{m.host}:{m.producer_port}",
+        binance_producer_target=f"{m.host}:{m.binance_producer_port}",
         bronze_target=f"{m.host}:{m.bronze_port}",
         pushgateway_target=urlsplit(m.pushgateway_url).netloc,
         pushgateway_username=m.pushgateway_username,
@@ -244,6 +245,7 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
         },
         "metrics": {
             "producer_port": services.free_port(),
+            "binance_producer_port": services.free_port(),
             "bronze_port": services.free_port(),
             "pushgateway_url": f"http://127.0.0.1:{services.free_port()}",
             "dashboard_port": services.free_port(),

@@ -1,4 +1,6 @@
-"""Backfill a product's trades from Coinbase's REST API into Kafka, by time range or by trade-id range.
+"""Backfill a product's trades from a venue's REST API into Kafka, by time range or by trade-id range.
+
+By id range for Coinbase and Binance (``exchange=``); by time range for Coinbase.
 
 Used by ``lakehouse backfill`` and the ``crypto_backfill`` DAG. Trades go through the same
 pipeline as live ones (``source=backfill``); trades already on the topic are published again on
@@ -40,26 +42,40 @@ Fetch = Callable[..., AsyncIterator[Trade]]
 
 
 def _publish(
-    settings: Settings, product: str, fetch: Fetch, on_trade: Callable[[Trade], None] | None = None
+    settings: Settings,
+    product: str,
+    fetch: Fetch,
+    on_trade: Callable[[Trade], None] | None = None,
+    exchange: str = "coinbase",
 ) -> tuple[int, int, int]:
     """Publish what ``fetch`` yields; block until the producer flushed: (published, acked, unsent).
     ``on_trade`` sees each trade as it is published (e.g. to show progress)."""
     import aiohttp
 
     from infrastructure.bootstrap import ensure_topics
+    from ingestion.binance_rest import BinanceRest
     from ingestion.coinbase_rest import CoinbaseRest
     from ingestion.metrics import IngestMetrics
-    from ingestion.pipeline import Pipeline
+    from ingestion.pipeline import Pipeline, binance_venue, coinbase_venue
     from ingestion.producer import TradeProducer
+
+    if exchange not in ("coinbase", "binance"):
+        raise ValueError(f"no REST backfill for exchange {exchange!r} (coinbase or binance)")
 
     async def main() -> tuple[int, int, int]:
         ensure_topics(settings.kafka)
         metrics = IngestMetrics()
         producer = TradeProducer(settings.kafka, metrics)
-        pipeline = Pipeline(settings, producer, metrics)
+        pipeline: Pipeline | None = None
         try:
             async with aiohttp.ClientSession() as session:
-                rest = CoinbaseRest(settings.coinbase, session)
+                if exchange == "binance":
+                    rest = BinanceRest(settings.binance, session)
+                    symbols = await rest.exchange_info(settings.binance.symbols)
+                    pipeline = Pipeline(settings, producer, metrics, binance_venue(settings, symbols))
+                else:
+                    rest = CoinbaseRest(settings.coinbase, session)
+                    pipeline = Pipeline(settings, producer, metrics, coinbase_venue(settings))
 
                 def invalid(raw: bytes, reason: str) -> None:
                     pipeline.dead_letter(raw, reason, "backfill", product)
@@ -70,7 +86,7 @@ def _publish(
                         on_trade(trade)
         finally:
             unsent = producer.flush(60)
-        return pipeline.counts.backfilled, producer.acked, unsent
+        return (pipeline.counts.backfilled if pipeline else 0), producer.acked, unsent
 
     return asyncio.run(main())
 
@@ -90,12 +106,17 @@ def backfill_range(
     return BackfillResult(product, start, end, published, acked, unsent)
 
 
-def backfill_ids(settings: Settings, product: str, first_id: int, last_id: int) -> BackfillResult:
-    """Publish ``product``'s trades with ``first_id <= trade_id <= last_id``; block until flushed."""
+def backfill_ids(
+    settings: Settings, product: str, first_id: int, last_id: int, exchange: str = "coinbase"
+) -> BackfillResult:
+    """Publish ``product``'s trades on ``exchange`` with ``first_id <= trade_id <= last_id``; block
+    until flushed. For Binance, ``product`` is the canonical id (``BTC-USDT``) of a configured symbol."""
     from ingestion.continuity import Gap
 
     if first_id > last_id:
         raise ValueError(f"empty trade-id range {first_id}..{last_id}")
-    gap = Gap(product, first_id - 1, last_id + 1)
-    published, acked, unsent = _publish(settings, product, lambda rest, invalid: rest.fill(gap, invalid))
+    gap = Gap(product, first_id - 1, last_id + 1, exchange)
+    published, acked, unsent = _publish(
+        settings, product, lambda rest, invalid: rest.fill(gap, invalid), exchange=exchange
+    )
     return BackfillResult(product, None, None, published, acked, unsent, first_id, last_id)

@@ -10,7 +10,6 @@ a maker ``sell`` means a buyer lifted the offer -> taker ``buy``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -27,6 +26,7 @@ from ingestion.events import (
     parse_decimal,
     parse_time,
 )
+from ingestion.frames import Control, ExchangeError, Heartbeat, Parsed, Skipped
 
 EXCHANGE = "coinbase"
 TAKER_SIDE = {"buy": "sell", "sell": "buy"}  # maker side -> taker side
@@ -61,47 +61,6 @@ class _Match(msgspec.Struct, gc=False):
 
 
 _MATCH_DECODER = msgspec.json.Decoder(_Match)
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """``{"type": "heartbeat", "sequence": 90, "last_trade_id": 20, "product_id": "BTC-USD",
-    "time": "2014-11-07T08:19:28.464459Z"}``: the product's latest trade id, sent every second."""
-
-    product_id: str
-    last_trade_id: int
-    sequence: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Control:
-    """A frame that only confirms state, e.g. the ``subscriptions`` reply to our subscribe."""
-
-    type: str
-    payload: dict
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A well-formed frame of a channel the pipeline does not use, e.g. a level2 update::
-
-    {"type": "l2update", "product_id": "BTC-USD", "changes": [["buy", "10101.80", "0.162567"]],
-     "time": "2019-08-14T20:42:27.265Z"}
-
-    Only its ``type`` (one of :data:`SKIPPED_TYPES`, a bounded set) is kept, for the metric."""
-
-    type: str
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeError:
-    """``{"type": "error", "message": "Failed to subscribe", "reason": "BTC-XYZ is not a valid product"}``."""
-
-    message: str
-    reason: str
-
-
-Parsed = Trade | Heartbeat | Control | Skipped | ExchangeError
 
 
 def parse_frame(

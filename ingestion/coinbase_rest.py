@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
@@ -19,46 +18,13 @@ import orjson
 
 from infrastructure.settings import CoinbaseSettings
 from ingestion.coinbase_parser import parse_rest_trade
-from ingestion.coinbase_ws import backoff_delay
 from ingestion.continuity import Gap
-from ingestion.events import InvalidTrade, Trade
+from ingestion.events import Trade
+from ingestion.venue_io import InvalidCallback, RestError, TokenBucket, backoff_delay, parse_page
 
 log = logging.getLogger(__name__)
 RETRIES = 5
 REQUEST_TIMEOUT_S = 10.0
-InvalidCallback = Callable[[bytes, str], None]  # (raw element, reason) -> dead-letter it
-
-
-class TokenBucket:
-    """``rate`` requests per second with bursts of up to ``burst``; :meth:`reserve` is pure arithmetic.
-
-    A reservation may drive the balance negative: the returned delay is how long the caller must
-    wait for its token, so concurrent callers queue up fairly instead of all retrying at once.
-    """
-
-    def __init__(self, rate_per_s: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        self.rate = rate_per_s
-        self.burst = burst
-        self.clock = clock
-        self.tokens = burst
-        self.updated = clock()
-
-    def reserve(self) -> float:
-        """Take one token; return the seconds to wait before using it."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        self.tokens -= 1
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-
-    async def acquire(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
-class RestError(RuntimeError):
-    """The REST API answered with an error that retrying did not fix."""
 
 
 class CoinbaseRest:
@@ -108,12 +74,7 @@ class CoinbaseRest:
             trades, next_cursor = await self.page(gap.product_id, after=cursor)
             received = datetime.now(UTC)
             oldest = None
-            for obj in trades:
-                try:
-                    trade = parse_rest_trade(obj, gap.product_id, received)
-                except InvalidTrade as exc:
-                    on_invalid(orjson.dumps(obj), str(exc))
-                    continue
+            for trade in parse_page(trades, parse_rest_trade, gap.product_id, received, on_invalid):
                 oldest = trade.trade_id if oldest is None else min(oldest, trade.trade_id)
                 if gap.after_id < trade.trade_id < gap.before_id:
                     yield trade
@@ -135,12 +96,7 @@ class CoinbaseRest:
                 return
             received = datetime.now(UTC)
             oldest_time, oldest_id = None, None
-            for obj in trades:
-                try:
-                    trade = parse_rest_trade(obj, product_id, received)
-                except InvalidTrade as exc:
-                    on_invalid(orjson.dumps(obj), str(exc))
-                    continue
+            for trade in parse_page(trades, parse_rest_trade, product_id, received, on_invalid):
                 oldest_id = trade.trade_id if oldest_id is None else min(oldest_id, trade.trade_id)
                 if start <= trade.event_time < end:
                     yield trade

@@ -5,7 +5,7 @@
   not subscribe within 5 s);
 - heartbeat watchdog: no frame for ``coinbase.heartbeat_timeout_s`` -> the socket is presumed dead
   and is replaced (per-product heartbeats arrive every second, so silence means trouble);
-- reconnects with exponential backoff and jitter, then resubscribes.
+- reconnects with exponential backoff and jitter (``venue_io.backoff_delay``), then resubscribes.
 
 Every frame is handed, unparsed, with its receive time, to ``on_frame``; parsing lives elsewhere.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -25,6 +24,7 @@ from websockets.exceptions import WebSocketException
 
 from infrastructure.settings import CoinbaseSettings
 from ingestion.metrics import IngestMetrics
+from ingestion.venue_io import pause_before_reconnect
 
 log = logging.getLogger(__name__)
 CHANNELS = ("matches", "heartbeat")
@@ -34,18 +34,6 @@ FrameCallback = Callable[[bytes, datetime], None]
 
 def subscribe_message(products: tuple[str, ...]) -> bytes:
     return orjson.dumps({"type": "subscribe", "product_ids": list(products), "channels": list(CHANNELS)})
-
-
-def backoff_delay(
-    attempt: int, initial_s: float, max_s: float, rand: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait before reconnect ``attempt`` (0-based): exponential, capped, with jitter.
-
-    "Equal jitter": half the capped exponential plus a random share of the other half, so many
-    clients restarted together spread out, yet none retries immediately in a tight loop.
-    """
-    cap = min(max_s, initial_s * (2 ** min(attempt, 32)))
-    return cap / 2 + rand() * cap / 2
 
 
 class CoinbaseFeed:
@@ -82,12 +70,11 @@ class CoinbaseFeed:
                 attempt = 0  # the last connection worked: start the backoff afresh
             if self.stop.is_set():
                 break
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+            s = self.settings
+            await pause_before_reconnect(
+                attempt, s.backoff_initial_s, s.backoff_max_s, s.ws_url, self.metrics, self.stop
+            )
             attempt += 1
-            self.metrics.reconnects.inc()
-            log.info("reconnecting to %s in %.2f s (attempt %d)", self.settings.ws_url, delay, attempt)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), delay)
 
     async def _session(self) -> None:
         """One connection, until it fails or ``stop`` is set."""

@@ -1,6 +1,8 @@
 """Per-product ``trade_id`` continuity: which trade ids were missed, and which were seen twice.
 
-Coinbase trade ids are consecutive per product. A jump between two trades, or a heartbeat whose
+One tracker per venue (the exchange is stamped on every :class:`Gap` it reports, so the worker that
+fills it asks that venue's REST API). Coinbase and Binance trade ids are both consecutive per
+product. A jump between two trades, or a heartbeat whose
 ``last_trade_id`` is ahead of the last trade seen, means trades were missed (a dropped connection,
 a reconnect): that range is a :class:`Gap` to fill from the REST API. Pure state, no I/O.
 """
@@ -14,11 +16,12 @@ RECENT_IDS = 50_000  # per product: enough to recognise a backfilled trade also 
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """Trade ids ``after_id + 1 .. before_id - 1`` of ``product_id`` were not seen."""
+    """Trade ids ``after_id + 1 .. before_id - 1`` of ``product_id`` on ``exchange`` were not seen."""
 
     product_id: str
     after_id: int
     before_id: int
+    exchange: str = "coinbase"
 
     @property
     def missing(self) -> int:
@@ -34,9 +37,10 @@ class _Product:
 class Continuity:
     """Tracks the highest trade id per product and a bounded window of ids already seen."""
 
-    def __init__(self, recent_ids: int = RECENT_IDS) -> None:
+    def __init__(self, recent_ids: int = RECENT_IDS, exchange: str = "coinbase") -> None:
         self._products: dict[str, _Product] = {}
         self._recent_ids = recent_ids
+        self.exchange = exchange
 
     def last_trade_id(self, product_id: str) -> int | None:
         state = self._products.get(product_id)
@@ -69,7 +73,7 @@ class Continuity:
         if last is None or trade_id > last:
             state.last = trade_id
             if last is not None and trade_id > last + 1:
-                return Gap(product_id, last, trade_id)
+                return Gap(product_id, last, trade_id, self.exchange)
         return None
 
     def observe_heartbeat(self, product_id: str, last_trade_id: int) -> Gap | None:
@@ -80,7 +84,7 @@ class Continuity:
             self._products.setdefault(product_id, _Product()).last = last_trade_id
             return None
         if last_trade_id > state.last:
-            gap = Gap(product_id, state.last, last_trade_id + 1)
+            gap = Gap(product_id, state.last, last_trade_id + 1, self.exchange)
             state.last = last_trade_id
             return gap
         return None

@@ -18,7 +18,9 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-FRAME_TYPES = ("match", "heartbeat", "subscriptions", "skipped", "error", "invalid")
+# "match" counts every trade frame (Coinbase match, Binance trade/aggTrade); "control" the frames that
+# only announce state (Binance's serverShutdown, answers to requests)
+FRAME_TYPES = ("match", "heartbeat", "subscriptions", "control", "skipped", "error", "invalid")
 
 
 class LatencyHistogram:
@@ -119,6 +121,17 @@ class IngestMetrics:
             registry=r,
         )
         self.reconnects = Counter("coinbase_reconnects_total", "WebSocket reconnects", registry=r)
+        # bounded by binance_ws.MAX_HANDOVER_FRAMES: what the last handover held back at once
+        self.handover_held = Gauge(
+            "coinbase_handover_frames_held",
+            "Frames of the new connection held back during the last handover (bounded)",
+            registry=r,
+        )
+        self.rotations = Counter(
+            "coinbase_connection_rotations_total",
+            "WebSocket connections replaced before the venue's lifetime limit (Binance: 24 h), overlapping",
+            registry=r,
+        )
         self.exchange_errors = Counter(
             "coinbase_exchange_errors_total", "error frames sent by Coinbase", registry=r
         )

@@ -8,26 +8,30 @@ Dead letters are logged at most once per :data:`DEAD_LETTER_LOG_EVERY_S` with ho
 logged since, so a file full of bad frames does not flood the terminal (every one is still on the
 DLQ topic and in ``coinbase_dead_letters_total``).
 
-Synthetic frames are in Coinbase's format but their trades are venue ``synthetic``
-(:data:`~ingestion.sources.SYNTHETIC_EXCHANGE`), so they never share a key with real trades.
+A :class:`Venue` says which exchange the frames come from and how to parse them: Coinbase (the
+default) or Binance, each with its own synthetic twin (``synthetic``, ``synthetic-binance``:
+:mod:`ingestion.sources`), so synthetic trades never share a key with real ones. Binance's live
+duplicates (the two connections of a handover deliver the same trades) are dropped by trade id;
+Coinbase's are published (silver keeps one row per trade id), as they always were.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from infrastructure.settings import Settings
-from ingestion.coinbase_parser import EXCHANGE, Control, ExchangeError, Heartbeat, Skipped, parse_frame
+from ingestion import binance_parser, coinbase_parser
 from ingestion.continuity import Continuity, Gap
 from ingestion.dead_letters import named_trade
 from ingestion.events import InvalidTrade, Source, Trade, message_key
+from ingestion.frames import Control, ExchangeError, Heartbeat, Parsed, Skipped
 from ingestion.metrics import IngestMetrics
 from ingestion.producer import TradeProducer
-from ingestion.sources import SYNTHETIC_EXCHANGE
+from ingestion.sources import SYNTHETIC_BINANCE_EXCHANGE, SYNTHETIC_EXCHANGE
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_LOG_EVERY_S = 10.0
@@ -55,6 +59,46 @@ class EveryInterval:
         return held
 
 
+# (raw frame, receive time, source, exchange to stamp) -> what the frame is
+Parse = Callable[[bytes | str, datetime, Source, str], Parsed]
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One exchange as the pipeline sees it: its name, its synthetic twin's, its products and parser."""
+
+    exchange: str
+    synthetic_exchange: str
+    products: frozenset[str]
+    parse: Parse
+    drop_duplicates: bool = False  # live duplicates dropped (True) or published for silver to fold
+
+
+def coinbase_venue(settings: Settings) -> Venue:
+    products, max_bytes, parse = (
+        frozenset(settings.products),
+        settings.coinbase.max_frame_bytes,
+        coinbase_parser.parse_frame,
+    )
+
+    def parse_coinbase(raw: bytes | str, received: datetime, source: Source, exchange: str) -> Parsed:
+        return parse(raw, received, source, products, max_bytes, exchange)
+
+    return Venue(coinbase_parser.EXCHANGE, SYNTHETIC_EXCHANGE, products, parse_coinbase)
+
+
+def binance_venue(settings: Settings, symbols: Mapping[str, str]) -> Venue:
+    """``symbols``: symbol -> product id, from the venue's exchangeInfo (or the synthetic twin's)."""
+    symbols, max_bytes, parse = dict(symbols), settings.binance.max_frame_bytes, binance_parser.parse_frame
+
+    def parse_binance(raw: bytes | str, received: datetime, source: Source, exchange: str) -> Parsed:
+        return parse(raw, received, source, symbols, max_bytes, exchange)
+
+    return Venue(
+        binance_parser.EXCHANGE, SYNTHETIC_BINANCE_EXCHANGE, frozenset(symbols.values()), parse_binance, True
+    )
+
+
 @dataclass
 class Counts:
     frames: int = 0
@@ -68,17 +112,21 @@ class Counts:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, producer: TradeProducer, metrics: IngestMetrics) -> None:
-        self.products = frozenset(settings.products)
-        self.max_bytes = settings.coinbase.max_frame_bytes
+    def __init__(
+        self, settings: Settings, producer: TradeProducer, metrics: IngestMetrics, venue: Venue | None = None
+    ) -> None:
+        self.venue = venue = venue or coinbase_venue(settings)
+        self.products = venue.products
         self.producer = producer
         self.metrics = metrics
-        self.continuity = Continuity()
+        self.continuity = Continuity(exchange=venue.exchange)
         self.counts = Counts()
+        self._parse = venue.parse
+        self._drop_duplicates = venue.drop_duplicates
         # resolved once: label lookups are too slow for the per-message path
         self._keys = {
             (exchange, p): message_key(exchange, p)
-            for exchange in (EXCHANGE, SYNTHETIC_EXCHANGE)
+            for exchange in (venue.exchange, venue.synthetic_exchange)
             for p in self.products
         }
         self._dead_letter_log = EveryInterval(DEAD_LETTER_LOG_EVERY_S)
@@ -93,9 +141,10 @@ class Pipeline:
         """Process one frame; return the trade-id gap it reveals (the caller may backfill it)."""
         counts = self.counts
         counts.frames += 1
-        exchange = SYNTHETIC_EXCHANGE if source == "synthetic" else EXCHANGE
+        venue = self.venue
+        exchange = venue.synthetic_exchange if source == "synthetic" else venue.exchange
         try:
-            parsed = parse_frame(raw, receive_time, source, self.products, self.max_bytes, exchange)
+            parsed = self._parse(raw, receive_time, source, exchange)
         except InvalidTrade as exc:
             self._received["invalid"] += 1
             return self._refused(raw, str(exc), source)
@@ -107,6 +156,8 @@ class Pipeline:
             gap = self.continuity.observe_trade(product, parsed.trade_id)
             if self.continuity.seen(product, parsed.trade_id):
                 self._duplicate(product)
+                if self._drop_duplicates:
+                    return None
             self._observe_latency((receive_time - parsed.event_time).total_seconds())
             self._send(parsed.to_wire(), self._keys[exchange, product])
             return None if gap is None else self._gap(gap)
@@ -122,11 +173,15 @@ class Pipeline:
         if type(parsed) is ExchangeError:
             self._received["error"] += 1
             self.metrics.exchange_errors.inc()
-            log.warning("Coinbase error frame: %s (%s)", parsed.message, parsed.reason)
+            log.warning("%s error frame: %s (%s)", venue.exchange, parsed.message, parsed.reason)
             return None
         assert type(parsed) is Control
-        self._received["subscriptions"] += 1
-        log.info("subscribed: %s", parsed.payload.get("channels"))
+        if parsed.type == "subscriptions":
+            self._received["subscriptions"] += 1
+            log.info("subscribed: %s", parsed.payload.get("channels"))
+        else:
+            self._received["control"] += 1
+            log.info("%s control frame: %s", venue.exchange, parsed.type)
         return None
 
     def publish_backfill(self, trade: Trade) -> None:
@@ -147,7 +202,7 @@ class Pipeline:
         if held_back is not None:
             more = f" ({held_back} more dead letters not logged since the last line)" if held_back else ""
             log.warning("dead-lettered a %s frame: %s%s", source, reason, more)
-        exchange = SYNTHETIC_EXCHANGE if source == "synthetic" else EXCHANGE
+        exchange = self.venue.synthetic_exchange if source == "synthetic" else self.venue.exchange
         key = self._keys.get((exchange, product)) if product is not None else None
         self.producer.dead_letter(raw, reason, source, key)
 

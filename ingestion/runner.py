@@ -1,4 +1,9 @@
-"""Wires a source (live Coinbase, replay, synthetic) to the pipeline and producer, and runs it.
+"""Wires a source (live Coinbase or Binance, replay, synthetic) to the pipeline and producer, and runs it.
+
+One process runs one venue (``--source coinbase`` or ``--source binance``; replay and synthetic
+frames are in the format of ``--venue``): a venue's outage, ban or restart never touches the
+other's, each keeps its own REST rate budget and gap worker, and each serves its metrics on its own
+port, which Prometheus labels with the exchange.
 
 The run ends when the source is exhausted, ``--max-messages`` frames were handled, ``--duration``
 elapsed, SIGINT/SIGTERM arrived, or :meth:`Ingestor.request_stop` was called (thread-safe); in
@@ -26,19 +31,29 @@ from confluent_kafka import KafkaException
 from infrastructure.bootstrap import ensure_topics
 from infrastructure.retrying import until_stopped
 from infrastructure.settings import Settings
-from ingestion.coinbase_rest import CoinbaseRest, RestError
+from ingestion.binance_rest import BinanceRest
+from ingestion.binance_ws import BinanceFeed
+from ingestion.coinbase_rest import CoinbaseRest
 from ingestion.coinbase_ws import CoinbaseFeed
 from ingestion.continuity import Gap
 from ingestion.events import Source
 from ingestion.metrics import IngestMetrics
-from ingestion.pipeline import Counts, Pipeline
+from ingestion.pipeline import Counts, Pipeline, Venue, binance_venue, coinbase_venue
 from ingestion.producer import Interrupted, TradeProducer
-from ingestion.sources import paced_delay, read_recording, synthetic_frames
+from ingestion.sources import (
+    paced_delay,
+    read_recording,
+    synthetic_binance_frames,
+    synthetic_binance_symbols,
+    synthetic_frames,
+)
+from ingestion.venue_io import RestError
 
 log = logging.getLogger(__name__)
 # starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
-SourceName = Literal["coinbase", "replay", "synthetic", "auto"]
+SourceName = Literal["coinbase", "binance", "replay", "synthetic", "auto"]
+VenueName = Literal["coinbase", "binance"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
 TOPICS_TIMEOUT_S = 10.0  # one attempt to reach the broker and create the topics
 YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
@@ -47,6 +62,8 @@ YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (sig
 @dataclass(frozen=True)
 class RunOptions:
     source: SourceName
+    # whose format synthetic and replayed frames are in (``--source binance`` implies binance)
+    venue: VenueName = "coinbase"
     replay_file: Path | None = None
     speed: float = 1.0  # replay and synthetic: 1 = original pace, N = N times faster, 0 = unpaced
     rate_per_s: float | None = None  # synthetic: overrides settings.synthetic.rate_per_s
@@ -90,7 +107,7 @@ class Ingestor:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
-        self.feed: CoinbaseFeed | None = None
+        self.feed: CoinbaseFeed | BinanceFeed | None = None
 
     def request_stop(self) -> None:
         """Ask a running :meth:`run` to finish (flushing); safe to call from any thread."""
@@ -104,6 +121,9 @@ class Ingestor:
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
             stop.set()
+        venue_name = "binance" if options.source == "binance" else options.venue
+        # before any handler or server is set up: a symbol the venue does not list ends the run here
+        symbols = await self._binance_symbols(options) if venue_name == "binance" else {}
         # plain handlers, not the loop's: a send blocked on a full queue (broker away) holds the loop,
         # and must still see the stop (``should_stop``) so the run ends with its summary
         previous = {}
@@ -117,10 +137,17 @@ class Ingestor:
             return self._stop_requested or (ends is not None and time.monotonic() >= ends)
 
         if options.serve_metrics:
-            self.metrics.serve(settings.metrics.host, settings.metrics.producer_port)
+            # one process per venue: each serves its own port (Prometheus labels the target's exchange)
+            m = settings.metrics
+            self.metrics.serve(
+                m.host, m.binance_producer_port if venue_name == "binance" else m.producer_port
+            )
         ready = self._ensure_topics(should_stop)
         producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug)
-        pipeline = Pipeline(settings, producer, self.metrics)
+        venue: Venue = (
+            binance_venue(settings, symbols) if venue_name == "binance" else coinbase_venue(settings)
+        )
+        pipeline = Pipeline(settings, producer, self.metrics, venue)
         if options.duration_s is not None:
             self._loop.call_later(options.duration_s, stop.set)
         ticker = asyncio.create_task(self._tick(producer))
@@ -134,6 +161,8 @@ class Ingestor:
                 source = "coinbase" if live else "synthetic"
                 if not live:
                     await self._run_synthetic(pipeline, options)
+            elif source == "binance":
+                await self._run_binance(pipeline, options, pending, symbols)
             elif source == "synthetic":
                 await self._run_synthetic(pipeline, options)
             elif source == "replay":
@@ -155,6 +184,16 @@ class Ingestor:
             source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent,
             producer.restarts, producer.resent, pending,
         )  # fmt: skip
+
+    async def _binance_symbols(self, options: RunOptions) -> dict[str, str]:
+        """Symbol -> product id: the venue's exchangeInfo for live trades (fetched once at start; a
+        symbol it does not list fails the run with a line naming it; a replay of Binance frames asks
+        it too), the synthetic venue's own table offline."""
+        symbols = self.settings.binance.symbols
+        if options.source == "synthetic":
+            return synthetic_binance_symbols(symbols)
+        async with aiohttp.ClientSession() as session:
+            return await BinanceRest(self.settings.binance, session).exchange_info(symbols)
 
     def _ensure_topics(self, should_stop: Callable[[], bool]) -> bool:
         """The topics exist before the first send; a broker that is not up yet is waited for
@@ -189,10 +228,47 @@ class Ingestor:
     async def _run_coinbase(
         self, pipeline: Pipeline, options: RunOptions, pending: list[Gap], fallback: bool
     ) -> bool:
-        """Live feed until stopped. With ``fallback``: False if it could not subscribe in time."""
+        """Live Coinbase feed until stopped. With ``fallback``: False if it could not subscribe in time."""
+        settings = self.settings
+
+        def feed(on_frame, stop: asyncio.Event) -> CoinbaseFeed:
+            return CoinbaseFeed(settings.coinbase, settings.products, on_frame, self.metrics, stop)
+
+        async with aiohttp.ClientSession() as session:
+            rest = CoinbaseRest(settings.coinbase, session)
+            wait = settings.coinbase.subscribe_timeout_s if fallback else None
+            return await self._run_live(
+                pipeline, options, pending, feed, rest, settings.coinbase.ws_url, wait
+            )
+
+    async def _run_binance(
+        self, pipeline: Pipeline, options: RunOptions, pending: list[Gap], symbols: dict[str, str]
+    ) -> None:
+        """Live Binance combined stream until stopped; ``symbols`` (symbol -> product id) from exchangeInfo."""
+        settings = self.settings
+
+        def feed(on_frame, stop: asyncio.Event) -> BinanceFeed:
+            return BinanceFeed(settings.binance, tuple(symbols), on_frame, self.metrics, stop)
+
+        async with aiohttp.ClientSession() as session:
+            rest = BinanceRest(settings.binance, session)
+            rest.symbols = {product: symbol for symbol, product in symbols.items()}
+            await self._run_live(pipeline, options, pending, feed, rest, settings.binance.ws_url, None)
+
+    async def _run_live(
+        self,
+        pipeline: Pipeline,
+        options: RunOptions,
+        pending: list[Gap],
+        make_feed: Callable,
+        rest: CoinbaseRest | BinanceRest,
+        ws_url: str,
+        fallback_wait_s: float | None,
+    ) -> bool:
+        """A venue's feed and its REST gap filler until stopped. With ``fallback_wait_s``: False if
+        the feed did not subscribe within it."""
         stop = self._stop
         assert stop is not None
-        settings = self.settings
         gaps: asyncio.Queue[Gap] = asyncio.Queue()
 
         def on_frame(raw: bytes, received: datetime) -> None:
@@ -203,41 +279,40 @@ class Ingestor:
                 gaps.put_nowait(gap)
 
         feed_stop = asyncio.Event()
-        self.feed = feed = CoinbaseFeed(
-            settings.coinbase, settings.products, on_frame, self.metrics, feed_stop
-        )
-        async with aiohttp.ClientSession() as session:
-            rest = CoinbaseRest(settings.coinbase, session)
-            feed_task = asyncio.create_task(feed.run())
-            backfill_task = asyncio.create_task(self._backfill(rest, gaps, pipeline, pending))
-            try:
-                if fallback:
-                    try:
-                        await asyncio.wait_for(feed.subscribed.wait(), settings.coinbase.subscribe_timeout_s)
-                    except TimeoutError:
-                        self.echo(
-                            f"{FALLBACK_NOTICE} ({settings.coinbase.ws_url}: no subscription "
-                            f"within {settings.coinbase.subscribe_timeout_s:g} s); switching to the "
-                            "SYNTHETIC source (trades marked source=synthetic)"
-                        )
-                        return False
-                await stop.wait()
-            finally:
-                feed_stop.set()
-                feed_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feed_task
-                backfill_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await backfill_task
-                while not gaps.empty():
-                    pending.append(gaps.get_nowait())
-                if pending:
-                    log.warning("stopped with %d gaps not backfilled: %s", len(pending), pending)
+        self.feed = feed = make_feed(on_frame, feed_stop)
+        feed_task = asyncio.create_task(feed.run())
+        backfill_task = asyncio.create_task(self._backfill(rest, gaps, pipeline, pending))
+        try:
+            if fallback_wait_s is not None:
+                try:
+                    await asyncio.wait_for(feed.subscribed.wait(), fallback_wait_s)
+                except TimeoutError:
+                    self.echo(
+                        f"{FALLBACK_NOTICE} ({ws_url}: no subscription within {fallback_wait_s:g} s); "
+                        "switching to the SYNTHETIC source (trades marked source=synthetic)"
+                    )
+                    return False
+            await stop.wait()
+        finally:
+            feed_stop.set()
+            feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed_task
+            backfill_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfill_task
+            while not gaps.empty():
+                pending.append(gaps.get_nowait())
+            if pending:
+                log.warning("stopped with %d gaps not backfilled: %s", len(pending), pending)
         return True
 
     async def _backfill(
-        self, rest: CoinbaseRest, gaps: asyncio.Queue[Gap], pipeline: Pipeline, pending: list[Gap]
+        self,
+        rest: CoinbaseRest | BinanceRest,
+        gaps: asyncio.Queue[Gap],
+        pipeline: Pipeline,
+        pending: list[Gap],
     ) -> None:
         while True:
             gap = await gaps.get()
@@ -259,7 +334,11 @@ class Ingestor:
         rate = options.rate_per_s or settings.synthetic.rate_per_s
         seed = settings.synthetic.seed if options.seed is None else options.seed
         start = datetime.now(UTC)
-        frames = synthetic_frames(settings.products, seed, start, rate)
+        if options.venue == "binance":
+            symbols = synthetic_binance_symbols(settings.binance.symbols)
+            frames = synthetic_binance_frames(symbols, seed, start, rate)
+        else:
+            frames = synthetic_frames(settings.products, seed, start, rate)
         await self._paced(pipeline, ((t, f, None) for t, f in frames), options, "synthetic", start)
 
     async def _run_replay(self, pipeline: Pipeline, options: RunOptions) -> None:

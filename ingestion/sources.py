@@ -16,6 +16,13 @@ bronze holds" because it needs no read of the broker or the lakehouse before the
 and a wiped topic or a second data folder cannot bring ids back. Ids near 1.8e15 are also far
 from Coinbase's own range (below 1e10), which matters for anyone filtering by id alone.
 
+Synthetic Binance (``--source synthetic --venue binance``) is the same walk written as Binance
+combined-stream ``trade`` frames, through the Binance parser, as venue ``synthetic-binance``
+(:data:`SYNTHETIC_BINANCE_EXCHANGE`): it never shares a key with real Binance trades, nor with
+synthetic Coinbase-format ones. Its symbols' base and quote assets come from
+:data:`SYNTHETIC_BINANCE_SYMBOLS`, the synthetic venue's own symbol metadata (offline there is no
+exchangeInfo to ask).
+
 Replay file format (what ``lakehouse record`` writes): zstd-compressed NDJSON, one object per
 frame, in receive order::
 
@@ -52,10 +59,16 @@ INSTRUMENTS = {
     "SOL-USD": Instrument(150_00, 2, 8, 5.0),
     "DOGE-USD": Instrument(15_000, 5, 1, 2_000.0),
 }
+INSTRUMENTS |= {f"{p}T": spec for p, spec in INSTRUMENTS.items()}  # the same markets quoted in USDT
 GENERIC = Instrument(100_00, 2, 8, 1.0)
 HEARTBEAT_EVERY_S = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SYNTHETIC_EXCHANGE = "synthetic"  # the venue of synthetic trades: never a real exchange's name
+SYNTHETIC_BINANCE_EXCHANGE = "synthetic-binance"  # synthetic trades in Binance's format
+# the synthetic Binance venue's symbol metadata: symbol -> product id (base-quote)
+SYNTHETIC_BINANCE_SYMBOLS = {
+    "BTCUSDT": "BTC-USDT", "ETHUSDT": "ETH-USDT", "SOLUSDT": "SOL-USDT", "DOGEUSDT": "DOGE-USDT",
+}  # fmt: skip
 
 
 def _decimal_text(units: int, decimals: int) -> str:
@@ -128,6 +141,56 @@ def synthetic_frames(
                 ),
             )
             now += step
+
+
+def synthetic_binance_symbols(symbols: tuple[str, ...]) -> dict[str, str]:
+    """Symbol -> product id for the synthetic Binance venue, or ``ValueError`` naming the unknown ones."""
+    unknown = [s for s in symbols if s not in SYNTHETIC_BINANCE_SYMBOLS]
+    if unknown:
+        raise ValueError(
+            f"synthetic Binance has no symbol {', '.join(unknown)} (it knows {', '.join(SYNTHETIC_BINANCE_SYMBOLS)})"
+        )
+    return {s: SYNTHETIC_BINANCE_SYMBOLS[s] for s in symbols}
+
+
+def synthetic_binance_frames(
+    symbols: dict[str, str], seed: int, start: datetime, rate_per_s: float
+) -> Iterator[tuple[datetime, bytes]]:
+    """:func:`synthetic_frames`' walk for ``symbols`` (symbol -> product id) as Binance combined-stream
+    ``trade`` frames (Binance has no heartbeat frames, so there are none)::
+
+        {"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1764633600121, "s": "BTCUSDT",
+         "t": 1764633600121000, "p": "65000.00", "q": "0.01234567", "T": 1764633600121,
+         "m": true, "M": true}}
+
+    The walk's side is the maker's (Coinbase's convention), so ``m`` (the buyer was the maker) is
+    maker side ``buy``. Times are whole milliseconds, as Binance sends them."""
+    by_product = {product: symbol for symbol, product in symbols.items()}
+    for now, frame in synthetic_frames(tuple(by_product), seed, start, rate_per_s):
+        match = orjson.loads(frame)
+        if match["type"] != "match":
+            continue
+        symbol = by_product[match["product_id"]]
+        ms = (now - EPOCH) // timedelta(milliseconds=1)
+        yield (
+            now,
+            orjson.dumps(
+                {
+                    "stream": f"{symbol.lower()}@trade",
+                    "data": {
+                        "e": "trade",
+                        "E": ms,
+                        "s": symbol,
+                        "t": match["trade_id"],
+                        "p": match["price"],
+                        "q": match["size"],
+                        "T": ms,
+                        "m": match["side"] == "buy",
+                        "M": True,
+                    },
+                }
+            ),
+        )
 
 
 def first_trade_id(start: datetime) -> int:

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.compose",
     "tests.fixtures.coinbase",
+    "tests.fixtures.binance",
     "tests.fixtures.lakehouse",
     "tests.fixtures.gold",
     "tests.fixtures.bronze",

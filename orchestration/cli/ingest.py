@@ -13,7 +13,8 @@ import click
 
 from orchestration.cli.params import UTC_TIME, window_option_pair
 
-SOURCES = ("coinbase", "replay", "synthetic", "auto")
+SOURCES = ("coinbase", "binance", "replay", "synthetic", "auto")
+VENUES = ("coinbase", "binance")
 
 
 def progress_bar(**options):
@@ -33,9 +34,12 @@ def _logging() -> None:
     type=click.Choice(SOURCES),
     default="coinbase",
     show_default=True,
-    help="coinbase: the live feed; auto: live, or synthetic if the feed is unreachable; "
-    "replay: a file from `lakehouse record`; synthetic: a seeded random walk.",
+    help="coinbase / binance: that venue's live feed (one process per venue); auto: live Coinbase, "
+    "or synthetic if the feed is unreachable; replay: a file from `lakehouse record`; synthetic: a "
+    "seeded random walk.",
 )
+@click.option("--venue", type=click.Choice(VENUES), default="coinbase", show_default=True,
+              help="replay/synthetic: whose frame format (synthetic Binance trades are venue synthetic-binance)")  # fmt: skip
 @click.option("--file", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="replay file (zstd NDJSON) for --source replay")  # fmt: skip
 @click.option("--speed", type=float, default=1.0, show_default=True,
@@ -50,6 +54,7 @@ def _logging() -> None:
 @click.option("--debug", is_flag=True, help="log full tracebacks of retried errors [settings.debug]")
 def ingest(
     source: str,
+    venue: str,
     replay_file: Path | None,
     speed: float,
     rate: float | None,
@@ -77,6 +82,7 @@ def ingest(
             raise click.ClickException(f"{exc}: record one with `lakehouse record --output FILE`") from None
     options = RunOptions(
         source=source,  # type: ignore[arg-type]
+        venue=venue,  # type: ignore[arg-type]
         replay_file=replay_file,
         speed=speed,
         rate_per_s=rate,
@@ -120,9 +126,12 @@ async def _with_progress(ingestor, options, metrics, total: int):
 @click.option("--max-messages", type=click.IntRange(min=1), default=None, help="stop after N frames")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="stop after S seconds")  # fmt: skip
-def record(output: Path, max_messages: int | None, duration: float | None) -> None:
-    """Write raw frames of the live Coinbase feed, with receive times, to a replay file."""
+@click.option("--venue", type=click.Choice(VENUES), default="coinbase", show_default=True,
+              help="whose live feed (replay a Binance file with --venue binance)")  # fmt: skip
+def record(output: Path, max_messages: int | None, duration: float | None, venue: str) -> None:
+    """Write raw frames of a venue's live feed, with receive times, to a replay file."""
     from infrastructure.settings import get_settings
+    from ingestion.binance_ws import BinanceFeed
     from ingestion.coinbase_ws import CoinbaseFeed
     from ingestion.metrics import IngestMetrics
     from ingestion.sources import RecordingWriter
@@ -146,7 +155,10 @@ def record(output: Path, max_messages: int | None, duration: float | None) -> No
             if max_messages is not None and writer.frames >= max_messages:
                 stop.set()
 
-        feed = CoinbaseFeed(settings.coinbase, settings.products, on_frame, IngestMetrics(), stop)
+        if venue == "binance":
+            feed = BinanceFeed(settings.binance, settings.binance.symbols, on_frame, IngestMetrics(), stop)
+        else:
+            feed = CoinbaseFeed(settings.coinbase, settings.products, on_frame, IngestMetrics(), stop)
         try:
             await feed.run()
         finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ingestion.coinbase_rest import TokenBucket
-from ingestion.coinbase_ws import backoff_delay, subscribe_message
+from ingestion.coinbase_ws import subscribe_message
+from ingestion.venue_io import TokenBucket, backoff_delay
 
 
 def test_backoff_grows_exponentially_then_caps() -> None:

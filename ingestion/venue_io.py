@@ -1,0 +1,97 @@
+"""What every venue's client shares: reconnect backoff, the REST token bucket and error, and the
+per-element parsing of a REST page (a bad element is dead-lettered, the rest of the page kept).
+
+Used by the Coinbase (``coinbase_ws``, ``coinbase_rest``) and Binance (``binance_ws``,
+``binance_rest``) clients; pure arithmetic and thin waits, no venue's format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import orjson
+
+from ingestion.events import InvalidTrade, Trade
+from ingestion.metrics import IngestMetrics
+
+log = logging.getLogger(__name__)
+InvalidCallback = Callable[[bytes, str], None]  # (raw element, reason) -> dead-letter it
+
+
+def backoff_delay(
+    attempt: int, initial_s: float, max_s: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before reconnect ``attempt`` (0-based): exponential, capped, with jitter.
+
+    "Equal jitter": half the capped exponential plus a random share of the other half, so many
+    clients restarted together spread out, yet none retries immediately in a tight loop.
+    """
+    cap = min(max_s, initial_s * (2 ** min(attempt, 32)))
+    return cap / 2 + rand() * cap / 2
+
+
+async def pause_before_reconnect(
+    attempt: int, initial_s: float, max_s: float, url: str, metrics: IngestMetrics, stop: asyncio.Event
+) -> None:
+    """Count the reconnect and wait its backoff (cut short by ``stop``)."""
+    delay = backoff_delay(attempt, initial_s, max_s)
+    metrics.reconnects.inc()
+    log.info("reconnecting to %s in %.2f s (attempt %d)", url, delay, attempt + 1)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of up to ``burst``; :meth:`reserve` is pure arithmetic.
+
+    A reservation may drive the balance negative: the returned delay is how long the caller must
+    wait for its token, so concurrent callers queue up fairly instead of all retrying at once.
+    """
+
+    def __init__(self, rate_per_s: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate_per_s
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        """Take one token; return the seconds to wait before using it."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class RestError(RuntimeError):
+    """The REST API answered with an error that retrying did not fix."""
+
+
+def parse_page(
+    elements: Iterable[object],
+    parse: Callable[[object, str, datetime], Trade],
+    product_id: str,
+    received: datetime,
+    on_invalid: InvalidCallback,
+) -> list[Trade]:
+    """The trades of one REST page (``parse`` is the venue's ``parse_rest_trade``); an element it
+    refuses goes to ``on_invalid`` with its reason."""
+    trades = []
+    for obj in elements:
+        try:
+            trades.append(parse(obj, product_id, received))
+        except InvalidTrade as exc:
+            on_invalid(orjson.dumps(obj), str(exc))
+    return trades
