@@ -271,7 +271,8 @@ class CompletenessSettings(_Section):
         1, ge=0, description="each hourly check also looks at this many earlier hours (late trades)"
     )
     backfill_exchanges: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("coinbase",), description="exchanges whose holes are filled from their REST API (comma list)"
+        ("coinbase", "binance"),
+        description="exchanges whose holes are filled from their REST API (comma list)",
     )
     max_backfills_per_run: int = Field(20, ge=0, description="backfill DAG runs one check may trigger")
     max_backfill_ids: int = Field(

@@ -87,14 +87,24 @@ def maintain(identifier: str, now: datetime | str) -> dict:
 
 
 def backfill(
-    product: str, start: str, end: str, first_id: int | None = None, last_id: int | None = None
+    product: str,
+    start: str,
+    end: str,
+    first_id: int | None = None,
+    last_id: int | None = None,
+    exchange: str = "coinbase",
 ) -> dict:
-    """By time range, or by trade-id range when ``first_id``/``last_id`` are given (a gap)."""
+    """By time range (Coinbase), or by trade-id range when ``first_id``/``last_id`` are given (a gap,
+    on ``exchange``: coinbase or binance)."""
     from ingestion.backfill import backfill_ids, backfill_range
 
     ingest_start = datetime.now(UTC)
     if first_id is not None and last_id is not None:
-        result = backfill_ids(get_settings(), product.upper(), int(first_id), int(last_id))
+        result = backfill_ids(get_settings(), product.upper(), int(first_id), int(last_id), exchange=exchange)
+    elif exchange != "coinbase":
+        raise ValueError(
+            f"a backfill by time range is for coinbase; for {exchange} give first_id and last_id"
+        )
     else:
         result = backfill_range(
             get_settings(), product.upper(), parse_utc(start, "start"), parse_utc(end, "end")

@@ -5,7 +5,8 @@ Triggered by hand with params `product`, `start`, `end` (ISO 8601, UTC), or by `
 for a hole in the trade ids, with `first_id` and `last_id` too (and `start`/`end` its hour):
 
 1. **backfill**: page through Coinbase's REST trades for the range, or back from `last_id` to
-   `first_id` by the trade-id cursor (rate-limited), and publish them to Kafka with `source=backfill`. Trades already present are published again on purpose:
+   `first_id` by the trade-id cursor (rate-limited); on Binance (`exchange=binance`, a hole by trade
+   id) through its trade history from `first_id`, and publish them to Kafka with `source=backfill`. Trades already present are published again on purpose:
    silver's deduplication keeps exactly one row per trade id.
 2. **wait_for_bronze**: wait until the bronze writer has consumed everything published (consumer
    lag zero for the trades topic), bounded by a timeout.
@@ -34,7 +35,10 @@ from orchestration.schedule import DEFAULT_ARGS, START_DATE
     default_args=DEFAULT_ARGS,
     dagrun_timeout=timedelta(hours=6),
     params={
-        "product": Param("BTC-USD", type="string", description="Coinbase product id"),
+        "exchange": Param(
+            "coinbase", enum=["coinbase", "binance"], description="venue (binance: by trade id)"
+        ),
+        "product": Param("BTC-USD", type="string", description="product id, e.g. BTC-USD, BTC-USDT"),
         "start": Param(type="string", format="date-time", description="range start, UTC"),
         "end": Param(type="string", format="date-time", description="range end, UTC (exclusive)"),
         "first_id": Param(None, type=["null", "integer"], description="fill trade ids from (a gap)"),
@@ -49,8 +53,9 @@ def crypto_backfill():
         from orchestration import tasks
 
         return tasks.backfill(
-            params["product"], params["start"], params["end"], params.get("first_id"), params.get("last_id")
-        )
+            params["product"], params["start"], params["end"], params.get("first_id"), params.get("last_id"),
+            params.get("exchange") or "coinbase",
+        )  # fmt: skip
 
     @task
     def wait_for_bronze(backfill_result: dict) -> dict:

@@ -255,8 +255,9 @@ class BackfillRequest:
         """``TriggerDagRunOperator`` arguments (mapped with ``expand_kwargs``)."""
         h = self.hole
         conf = {
-            "product": h.product_id, "start": h.hour.isoformat(), "end": (h.hour + timedelta(hours=1)).isoformat(),
-            "first_id": h.first_missing_id, "last_id": h.last_missing_id,
+            "exchange": h.exchange, "product": h.product_id, "start": h.hour.isoformat(),
+            "end": (h.hour + timedelta(hours=1)).isoformat(), "first_id": h.first_missing_id,
+            "last_id": h.last_missing_id,
         }  # fmt: skip
         return {"trigger_run_id": self.run_id, "conf": conf}
 
@@ -264,16 +265,22 @@ class BackfillRequest:
 def backfill_requests(
     rows: Iterable[GapRow],
     exchanges: Iterable[str],
-    products: Iterable[str],
+    products: Mapping[str, Iterable[str]],
     max_ids: int,
     max_requests: int,
     run_tag: str,
 ) -> list[BackfillRequest]:
-    """Open holes the exchange's REST API can fill, oldest first, within the per-check bounds."""
-    exchanges, products = frozenset(exchanges), frozenset(products)
+    """Open holes the exchange's REST API can fill, oldest first, within the per-check bounds.
+    ``products``: per exchange, the product ids it may backfill; an exchange not in it takes any
+    (Binance's ids come from its own symbol metadata: its backfill refuses a symbol not configured)."""
+    exchanges = frozenset(exchanges)
+    allowed = {exchange: frozenset(ids) for exchange, ids in products.items()}
     holes = sorted(
         (r.hole for r in rows if r.status == OPEN and r.hole.exchange in exchanges),
         key=lambda h: (h.hour, h.exchange, h.product_id, h.first_missing_id),
     )
-    fit = [h for h in holes if h.product_id in products and h.count <= max_ids]
+    fit = [
+        h for h in holes
+        if (h.exchange not in allowed or h.product_id in allowed[h.exchange]) and h.count <= max_ids
+    ]  # fmt: skip
     return [BackfillRequest(h, run_tag) for h in fit[:max_requests]]

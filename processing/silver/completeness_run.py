@@ -210,7 +210,7 @@ def run_completeness(
 
     still_open = [r for r in rows if r.status == c.OPEN]
     requests = c.backfill_requests(
-        still_open, cfg.backfill_exchanges, settings.products, cfg.max_backfill_ids,
+        still_open, cfg.backfill_exchanges, {"coinbase": settings.products}, cfg.max_backfill_ids,
         cfg.max_backfills_per_run, end.strftime("%Y%m%dT%H%M%S"),
     )  # fmt: skip
     skipped = len([r for r in still_open if r.hole.exchange in cfg.backfill_exchanges]) - len(requests)

@@ -131,7 +131,7 @@ def test_reconcile_records_dead_lettered_ids_once_and_never_as_open() -> None:
     rows = c.reconcile([], {}, [], [d], NOW, DAY)
     assert [(r.hole, r.status) for r in rows] == [(d, c.DEAD_LETTERED)]
     assert c.reconcile(rows, {}, [], [d], NOW, DAY) == rows
-    assert c.backfill_requests(rows, ["coinbase"], ["BTC-USD"], 100, 10, "t") == []
+    assert c.backfill_requests(rows, ["coinbase"], {"coinbase": ["BTC-USD"]}, 100, 10, "t") == []
 
 
 def test_rows_round_trip_through_records() -> None:
@@ -147,15 +147,26 @@ def test_backfill_requests_only_for_rest_exchanges_configured_products_and_bound
          Hole("coinbase", "ETH-USD", 20_000, 20_001, H + HOUR)],
         [], NOW, DAY,
     )  # fmt: skip
-    requests = c.backfill_requests(rows, ["coinbase"], ["BTC-USD", "ETH-USD"], 1000, 10, "20260101T12")
+    products = {"coinbase": ["BTC-USD", "ETH-USD"]}
+    requests = c.backfill_requests(rows, ["coinbase"], products, 1000, 10, "20260101T12")
     assert [r.hole.product_id for r in requests] == ["BTC-USD", "ETH-USD"]
     kwargs = requests[0].trigger_kwargs()
     assert kwargs == {
         "trigger_run_id": "gap__coinbase__BTC-USD__3-5__20260101T12",
-        "conf": {"product": "BTC-USD", "start": H.isoformat(), "end": (H + HOUR).isoformat(),
-                 "first_id": 3, "last_id": 5},
+        "conf": {"exchange": "coinbase", "product": "BTC-USD", "start": H.isoformat(),
+                 "end": (H + HOUR).isoformat(), "first_id": 3, "last_id": 5},
     }  # fmt: skip
-    assert len(c.backfill_requests(rows, ["coinbase"], ["BTC-USD", "ETH-USD"], 1000, 1, "t")) == 1
+    assert len(c.backfill_requests(rows, ["coinbase"], products, 1000, 1, "t")) == 1
+
+
+def test_binance_holes_are_backfilled_on_binance() -> None:
+    """Binance's product ids come from its symbol metadata, not the settings' Coinbase products: its
+    holes go to the backfill with their exchange (its backfill refuses a symbol not configured)."""
+    rows = c.reconcile([], {}, [Hole("binance", "BTC-USDT", 7, 9, H), Hole("synthetic-binance", "BTC-USDT", 7, 9, H)],
+                       [], NOW, DAY)  # fmt: skip
+    requests = c.backfill_requests(rows, ["coinbase", "binance"], {"coinbase": ["BTC-USD"]}, 1000, 10, "t")
+    assert [r.trigger_kwargs()["conf"]["exchange"] for r in requests] == ["binance"]
+    assert requests[0].trigger_kwargs()["trigger_run_id"] == "gap__binance__BTC-USDT__7-9__t"
 
 
 def test_coverage_needs_a_hole() -> None:
