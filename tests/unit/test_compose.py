@@ -157,6 +157,10 @@ def test_the_documented_memory_table_is_the_compose_files_and_holds_what_was_mea
     for name, limit, measured in rows:
         if measured:
             assert int(measured) <= int(limit), f"{name}: measured {measured} MiB over its {limit} MiB limit"
+    # the README repeats the resized ones: the same limits
+    readme = (COMPOSE_FILE.parent / "README.md").read_text()
+    repeated = re.findall(r"^\s*\| ([a-z0-9-]+)[^|]*\| (\d+) \| \d", readme, re.MULTILINE)
+    assert repeated and all(limits[name] == int(limit) for name, limit in repeated), repeated
 
 
 def test_project_services_share_one_build_per_image(compose_stack: ComposeStack) -> None:
