@@ -39,11 +39,11 @@ import pyarrow as pa
 from prometheus_client import CollectorRegistry, Gauge
 from pyarrow import fs as pafs
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, LessThan
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, LessThan
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
-from pyiceberg.transforms import DayTransform, IdentityTransform
+from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform
 from pyiceberg.utils.datetime import days_to_date
 
 from infrastructure.settings import MaintenanceSettings, S3Settings
@@ -52,6 +52,7 @@ from infrastructure.tables import MANIFEST_MERGE
 log = logging.getLogger(__name__)
 COMMIT_RETRIES = 5
 HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # hour partition values count hours from here
 TAG_PREFIX = "hour-"
 TAG_FORMAT = "%Y-%m-%dT%H"
 _TAG = re.compile(r"^hour-(\d{4}-\d{2}-\d{2}T\d{2})$")
@@ -137,11 +138,17 @@ def partitions_to_compact(files_per_partition: Counter, min_files: int) -> list[
 
 
 def partition_filter(spec: PartitionSpec, schema_names: dict[int, str], values: tuple) -> BooleanExpression:
-    """The row filter that selects exactly one partition (identity and day transforms)."""
+    """The row filter that selects exactly one partition (identity, day and hour transforms). A field
+    with no value (files written before partition evolution added it) selects nothing more narrowly."""
     terms: list[BooleanExpression] = []
     for part_field, value in zip(spec.fields, values, strict=True):
         column = schema_names[part_field.source_id]
-        if isinstance(part_field.transform, DayTransform):
+        if value is None and not isinstance(part_field.transform, IdentityTransform):
+            continue
+        if isinstance(part_field.transform, HourTransform):
+            start = EPOCH + timedelta(hours=value) if isinstance(value, int) else value
+            terms.append(hour_filter(column, start))
+        elif isinstance(part_field.transform, DayTransform):
             day = days_to_date(value) if isinstance(value, int) else value
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             terms += [
@@ -152,6 +159,8 @@ def partition_filter(spec: PartitionSpec, schema_names: dict[int, str], values: 
             terms.append(EqualTo(column, value))
         else:
             raise NotImplementedError(f"compaction of {part_field.transform} partitions")
+    if not terms:
+        return AlwaysTrue()
     return terms[0] if len(terms) == 1 else And(*terms)
 
 

@@ -61,3 +61,31 @@ def test_table_gauges_carry_the_bounds_and_step_times() -> None:
     assert value("lakehouse_table_last_maintenance_timestamp_seconds") == 1_800_000_000.0
     assert value("lakehouse_maintenance_step_duration_seconds", step="compact") == 2.5
     assert result.metric_counts()["snapshots_expired"] == 18
+
+
+def test_partition_filter_selects_one_day_and_hour_partition() -> None:
+    """Bronze's spec after partition evolution: day(event_time), hour(ingest_time); a file written
+    before the hour field existed has no hour value and is selected by its day alone."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    from pyiceberg.expressions.visitors import bind
+    from pyiceberg.io.pyarrow import expression_to_pyarrow
+
+    from infrastructure.tables import BRONZE_TRADES
+    from processing.maintenance import partition_filter
+
+    names = {f.field_id: f.name for f in BRONZE_TRADES.schema.fields}
+    hour = int(datetime(2026, 12, 1, 10, tzinfo=UTC).timestamp() // 3600)
+    day = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp() // 86400)
+    at = [datetime(2026, 12, 1, h, m, tzinfo=UTC) for h, m in ((9, 59), (10, 30), (11, 0))]
+    rows = pa.table({"event_time": [at[0]] * 3, "ingest_time": at}, schema=pa.schema(
+        [("event_time", pa.timestamp("us", "UTC")), ("ingest_time", pa.timestamp("us", "UTC"))]))  # fmt: skip
+
+    def selected(values: tuple) -> list[datetime]:
+        expression = partition_filter(BRONZE_TRADES.partition_spec, names, values)
+        arrow = expression_to_pyarrow(bind(BRONZE_TRADES.schema, expression, case_sensitive=True))
+        return rows.filter(arrow)["ingest_time"].to_pylist()
+
+    assert selected((day, hour)) == [at[1]]  # ingest hour 10 of that day
+    assert selected((day, None)) == at  # the day alone
