@@ -21,7 +21,6 @@ once with the venue's message; 5xx and network errors are retried with backoff.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -39,15 +38,13 @@ from ingestion.binance_parser import (
 )
 from ingestion.continuity import Gap
 from ingestion.events import Trade
-from ingestion.venue_io import InvalidCallback, RestError, TokenBucket, backoff_delay, parse_page
+from ingestion.venue_io import RETRY, InvalidCallback, RestClient, RestError, TokenBucket, Wait, parse_page
 
 log = logging.getLogger(__name__)
-RETRIES = 5
-REQUEST_TIMEOUT_S = 10.0
 HISTORICAL_TRADES_WEIGHT = 25  # exchangeInfo weighs 20: budgeted as a page too
 
 
-class BinanceRest:
+class BinanceRest(RestClient):
     def __init__(self, binance: BinanceSettings, session: aiohttp.ClientSession) -> None:
         self.settings = binance
         self.base_url = binance.rest_url.rstrip("/")
@@ -61,36 +58,25 @@ class BinanceRest:
 
     async def _get(self, path: str, params: dict[str, str]) -> object:
         url = f"{self.base_url}{path}"
-        for attempt in range(RETRIES):
-            await self.bucket.acquire()
-            self.requests += 1
-            try:
-                async with self.session.get(
-                    url, params=params, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-                ) as resp:
-                    body = await resp.read()
-                    if resp.status == 200:
-                        return orjson.loads(body)
-                    if resp.status in (418, 429):
-                        self.rate_limited += 1
-                        wait = _retry_after(resp.headers.get("Retry-After"))
-                        if wait > self.settings.rest_max_wait_s:
-                            raise RestError(
-                                f"{url}: HTTP {resp.status} with Retry-After {wait:g} s (more than "
-                                f"binance.rest_max_wait_s={self.settings.rest_max_wait_s:g}): {body[:200]!r}"
-                            )
-                        log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, resp.status, wait)
-                        await asyncio.sleep(wait)
-                        continue
-                    if resp.status < 500:
-                        raise RestError(f"{url} {params}: HTTP {resp.status}: {_message(body)}")
-                    why = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-                why = f"{type(exc).__name__}: {exc}"
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
-            log.warning("REST %s failed (%s); retry in %.2f s", url, why, delay)
-            await asyncio.sleep(delay)
-        raise RestError(f"{url} {params}: gave up after {RETRIES} attempts")
+
+        def answer(status: int, headers, body: bytes) -> object:
+            if status == 200:
+                return orjson.loads(body)
+            if status in (418, 429):
+                self.rate_limited += 1
+                wait = _retry_after(headers.get("Retry-After"))
+                if wait > self.settings.rest_max_wait_s:
+                    raise RestError(
+                        f"{url}: HTTP {status} with Retry-After {wait:g} s (more than "
+                        f"binance.rest_max_wait_s={self.settings.rest_max_wait_s:g}): {body[:200]!r}"
+                    )
+                log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, status, wait)
+                return Wait(wait)
+            if status < 500:
+                raise RestError(f"{url} {params}: HTTP {status}: {_message(body)}")
+            return RETRY
+
+        return await self.get_answer(url, params, answer)
 
     async def exchange_info(self, symbols: Iterable[str]) -> dict[str, str]:
         """``{"BTCUSDT": "BTC-USDT", ...}`` from the venue's symbol metadata (remembered for :meth:`fill`)."""

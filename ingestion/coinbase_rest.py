@@ -8,7 +8,6 @@ first takes a token from a :class:`TokenBucket`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,14 +19,12 @@ from infrastructure.settings import CoinbaseSettings
 from ingestion.coinbase_parser import parse_rest_trade
 from ingestion.continuity import Gap
 from ingestion.events import Trade
-from ingestion.venue_io import InvalidCallback, RestError, TokenBucket, backoff_delay, parse_page
+from ingestion.venue_io import RETRY, InvalidCallback, RestClient, RestError, TokenBucket, parse_page
 
 log = logging.getLogger(__name__)
-RETRIES = 5
-REQUEST_TIMEOUT_S = 10.0
 
 
-class CoinbaseRest:
+class CoinbaseRest(RestClient):
     def __init__(self, coinbase: CoinbaseSettings, session: aiohttp.ClientSession) -> None:
         self.base_url = coinbase.rest_url.rstrip("/")
         self.limit = coinbase.rest_page_limit
@@ -42,29 +39,19 @@ class CoinbaseRest:
         if after is not None:
             params["after"] = str(after)
         url = f"{self.base_url}/products/{product_id}/trades"
-        for attempt in range(RETRIES):
-            await self.bucket.acquire()
-            self.requests += 1
-            try:
-                async with self.session.get(
-                    url, params=params, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-                ) as resp:
-                    body = await resp.read()
-                    if resp.status == 200:
-                        trades = orjson.loads(body)
-                        if not isinstance(trades, list):
-                            raise RestError(f"{url}: expected a JSON list, got {body[:200]!r}")
-                        cursor = resp.headers.get("CB-AFTER")
-                        return trades, int(cursor) if cursor and cursor.isdigit() else None
-                    if resp.status != 429 and resp.status < 500:
-                        raise RestError(f"{url} {params}: HTTP {resp.status}: {body[:200]!r}")
-                    why = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-                why = f"{type(exc).__name__}: {exc}"
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
-            log.warning("REST %s failed (%s); retry in %.2f s", url, why, delay)
-            await asyncio.sleep(delay)
-        raise RestError(f"{url} {params}: gave up after {RETRIES} attempts")
+
+        def answer(status: int, headers, body: bytes) -> object:
+            if status == 200:
+                trades = orjson.loads(body)
+                if not isinstance(trades, list):
+                    raise RestError(f"{url}: expected a JSON list, got {body[:200]!r}")
+                cursor = headers.get("CB-AFTER")
+                return trades, int(cursor) if cursor and cursor.isdigit() else None
+            if status != 429 and status < 500:
+                raise RestError(f"{url} {params}: HTTP {status}: {body[:200]!r}")
+            return RETRY
+
+        return await self.get_answer(url, params, answer)
 
     async def fill(self, gap: Gap, on_invalid: InvalidCallback) -> AsyncIterator[Trade]:
         """Trades with ids strictly inside ``gap``, newest first; bad elements go to ``on_invalid``."""

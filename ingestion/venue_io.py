@@ -12,9 +12,12 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import aiohttp
 import orjson
 
 from ingestion.events import InvalidTrade, Trade
@@ -73,6 +76,55 @@ class TokenBucket:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+REST_RETRIES = 5
+REST_TIMEOUT_S = 10.0
+RETRY = None  # an answer: try again after the capped backoff (a 5xx, a rate limit without a wait)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An answer: the venue said how long to wait (``Retry-After``); then ask again."""
+
+    seconds: float
+
+
+class RestClient:
+    """The GET loop both venues' REST clients share: through the token bucket, retried on network
+    errors, bad JSON and whatever ``answer`` calls a retry, with capped backoff, ``REST_RETRIES``
+    attempts. Subclasses set ``session``, ``bucket``, ``settings`` (with ``backoff_initial_s`` and
+    ``backoff_max_s``) and ``requests``."""
+
+    session: aiohttp.ClientSession
+    bucket: TokenBucket
+    settings: Any  # CoinbaseSettings or BinanceSettings: their backoff_* fields
+    requests: int
+
+    async def get_answer(
+        self, url: str, params: Mapping[str, str], answer: Callable[[int, Mapping[str, str], bytes], object]
+    ) -> object:
+        """``answer(status, headers, body)`` returns the result, ``RETRY``, a ``Wait``, or raises."""
+        for attempt in range(REST_RETRIES):
+            await self.bucket.acquire()
+            self.requests += 1
+            try:
+                async with self.session.get(
+                    url, params=params, timeout=aiohttp.ClientTimeout(total=REST_TIMEOUT_S)
+                ) as resp:
+                    outcome = answer(resp.status, resp.headers, await resp.read())
+                    if isinstance(outcome, Wait):
+                        await asyncio.sleep(outcome.seconds)
+                        continue
+                    if outcome is not RETRY:
+                        return outcome
+                    why = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+            log.warning("REST %s failed (%s); retry in %.2f s", url, why, delay)
+            await asyncio.sleep(delay)
+        raise RestError(f"{url} {dict(params)}: gave up after {REST_RETRIES} attempts")
 
 
 class RestError(RuntimeError):
