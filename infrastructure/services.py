@@ -189,6 +189,9 @@ def seaweedfs_spec(
         ready_probe=lambda: catalog_answers(
             f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials
         ),
+        # the filer names its metadata log's minute files in local time: UTC, so the purge of
+        # infrastructure.seaweed_log reads them the same whatever the machine's zone
+        env={"TZ": "UTC"},
     )
 
 
