@@ -130,15 +130,14 @@ def shell_available(settings: Settings) -> bool:
     return (seaweed_dir(settings) / "security.toml").is_file() and Path(venv_bin("weed")).is_file()
 
 
-def weed_shell(settings: Settings, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
-    """Run ``script`` (one command per line) in ``weed shell`` against this stack's master."""
-    master = f"{settings.stack.host}:{settings.stack.seaweed_master_port}"
+def run_shell(folder: Path, master: str, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
+    """Run ``script`` (one command per line) in ``weed shell`` against ``master``, from SeaweedFS's
+    data ``folder`` (its ``security.toml``)."""
     argv = [venv_bin("weed"), "shell", f"-master={master}"]
     try:
         proc = subprocess.run(
-            argv, input=script, capture_output=True, text=True, cwd=seaweed_dir(settings), timeout=timeout_s,
-            check=False,
-        )  # fmt: skip
+            argv, input=script, capture_output=True, text=True, cwd=folder, timeout=timeout_s, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StorageShellError(
             f"weed shell against {master} failed ({exc}); is the stack up? (`lakehouse status`)"
@@ -147,6 +146,24 @@ def weed_shell(settings: Settings, script: str, timeout_s: float = SHELL_TIMEOUT
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         raise StorageShellError(f"weed shell against {master} failed: {tail[0]}; is the stack up? (`lakehouse status`)")
     return proc.stdout
+
+
+def weed_shell(settings: Settings, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
+    """``weed shell`` against this stack's SeaweedFS."""
+    master = f"{settings.stack.host}:{settings.stack.seaweed_master_port}"
+    return run_shell(seaweed_dir(settings), master, script, timeout_s)
+
+
+def volumes_served(folder: Path, master: str) -> bool:
+    """Every volume on disk in ``folder`` is registered with the master, so reads of any object can
+    be routed. After a restart the S3 gateway and the catalog answer (the filer's store is local)
+    seconds before the volume server's first heartbeat; a read meanwhile fails (INTERNAL_FAILURE)."""
+    on_disk = len(list(folder.glob("*.dat")))
+    try:
+        listing = run_shell(folder, master, "volume.list\n", timeout_s=30)
+    except StorageShellError:
+        return False
+    return len(re.findall(r"volume Id:\d+,", listing)) >= on_disk
 
 
 def log_files(settings: Settings) -> list[LogFile]:

@@ -3,6 +3,7 @@ than the cutoff, the volumes give their space back, and no table byte is touched
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import UTC, datetime
 
@@ -52,3 +53,14 @@ def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touc
     # every commit is still there
     rows = catalog.load_table("storagelog.commits").scan().to_arrow()
     assert sorted(rows["i"].to_pylist()) == list(range(commits))
+
+
+def test_seaweedfs_is_ready_only_when_the_master_serves_every_volume_on_disk(seaweedfs, tmp_path) -> None:
+    folder, master = seaweedfs.spec.cwd, f"127.0.0.1:{seaweedfs.master_port}"
+    assert seaweed_log.volumes_served(folder, master)
+    # the same master seen from a folder holding one volume more than it serves (a restart before
+    # the volume server's first heartbeat looks like this)
+    shutil.copy(folder / "security.toml", tmp_path / "security.toml")
+    for i in range(len(list(folder.glob("*.dat"))) + 1):
+        (tmp_path / f"{i + 1000}.dat").touch()
+    assert not seaweed_log.volumes_served(tmp_path, master)
