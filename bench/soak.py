@@ -12,7 +12,7 @@ Per simulated hour it prints commit p50/p95, a dashboard-like query and a ``coun
 ``lakehouse query``'s DuckDB path (measured at the end of the hour, before maintenance: the most
 files the hour sees), snapshots, manifests, data files, metadata.json bytes, bytes under the table
 location, the maintenance's duration, and the storage: SeaweedFS's folder on disk, its volumes' live
-bytes and its filer journal (purged by the DAG's ``storage_log`` step, in simulated hours mapped
+bytes and its filer journal (purged by the DAG's ``housekeeping`` step, in simulated hours mapped
 onto the wall-clock minutes the journal is written in). The last line is machine-readable:
 
     soak: hours=24 commits=17280 commit_p95_ratio=R1 commit_p95_vs_fresh=R3 query_ratio=R2 ...
@@ -56,7 +56,7 @@ from processing.maintenance import (
     StreamingRetention,
     maintained_tables,
     run_hourly,
-    run_storage_log,
+    run_housekeeping,
     s3_filesystem,
     table_stats,
 )
@@ -236,11 +236,10 @@ def main() -> None:
                         result = run_hourly(settings, identifier, clock.now)
                         if identifier == "bronze.trades":
                             steps = " ".join(f"{k}={v:.2f}" for k, v in result.step_seconds.items())
-                    # the journal of the simulated hours before the retention window, as the DAG's
-                    # storage_log task purges it (whole hours: never closer than the setting)
-                    cutoff_hour = hour - math.ceil(retention_hours)
-                    if cutoff_hour >= 0:
-                        run_storage_log(settings, clock.now, older_than=wall_at_hour[cutoff_hour])
+                    # the DAG's housekeeping: the journal of the simulated hours before the
+                    # retention window (whole hours: never closer than the setting)
+                    cutoff_hour = max(0, hour - math.ceil(retention_hours))
+                    run_housekeeping(settings, clock.now, journal_older_than=wall_at_hour[cutoff_hour])
                     maintenance_s = time.perf_counter() - started
                     writer.recorded = None  # as after any foreign commit (the append would find out)
             all_commits += commits

@@ -170,7 +170,8 @@ def seaweedfs_spec(
     """
     p = ports
     argv = (
-        venv_bin("weed"), f"-logdir={data_dir}", "mini",
+        # weed's own log files: rotated at 64 MB, two kept per severity (its defaults: 1.8 GB, five)
+        venv_bin("weed"), f"-logdir={data_dir}", "-log_max_size_mb=64", "-log_max_files=2", "mini",
         f"-dir={data_dir}", f"-ip={host}", f"-ip.bind={host}",
         "-master.telemetry=false", "-webdav=false", "-admin.ui=false", "-disableHttp",
         f"-s3.config={identities_file}", f"-tableBucket={table_bucket}",

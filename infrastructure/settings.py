@@ -239,6 +239,10 @@ class MaintenanceSettings(_Section):
         description="embedded stack: SeaweedFS's filer metadata log is kept this long; older minute files are "
         "deleted hourly and vacuumed (infrastructure/seaweed_log.py)",
     )
+    service_log_max_mb: int = Field(
+        64, ge=1, description="embedded stack: a service log over this is copied to <name>.log.1 and truncated"
+    )
+    task_log_retention_days: float = Field(7.0, gt=0, description="Airflow task logs older than this are deleted")
 
 
 class OrchestrationSettings(_Section):

@@ -86,11 +86,13 @@ def maintain(identifier: str, now: datetime | str) -> dict:
     return summary(result)
 
 
-def storage_log(now: datetime | str) -> dict:
-    from processing.maintenance import run_storage_log
+def housekeeping(now: datetime | str) -> dict:
+    from airflow.configuration import conf
 
-    result = run_storage_log(get_settings(), parse_utc(now, "now"))
-    return {"skipped": "no embedded SeaweedFS"} if result is None else summary(result)
+    from processing.maintenance import run_housekeeping
+
+    task_logs = Path(conf.get("logging", "base_log_folder"))  # this Airflow's own, in either stack
+    return summary(run_housekeeping(get_settings(), parse_utc(now, "now"), task_logs))
 
 
 def backfill(

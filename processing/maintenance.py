@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -614,36 +615,77 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     return result
 
 
-STORAGE_LOG_JOB = "maintenance_storage_log"
+HOUSEKEEPING_JOB = "maintenance_housekeeping"
 
 
-def storage_log_registry(result, registry: CollectorRegistry) -> None:
+@dataclass(frozen=True)
+class Housekeeping:
+    """What the hourly run cut from what a running stack accumulates besides its tables."""
+
+    journal: object | None  # infrastructure.seaweed_log.LogPurge; None without an embedded SeaweedFS
+    service_logs_rotated: list[str]
+    task_logs_deleted: int
+    task_log_bytes_deleted: int
+
+    def metric_counts(self) -> dict[str, float]:
+        journal = self.journal.metric_counts() if self.journal is not None else {}
+        return {
+            **journal,
+            "service_logs_rotated": len(self.service_logs_rotated),
+            "task_logs_deleted": self.task_logs_deleted,
+            "task_log_bytes_deleted": self.task_log_bytes_deleted,
+        }
+
+    def summary(self) -> str:
+        journal = self.journal.summary() if self.journal is not None else "storage log: no embedded SeaweedFS here"
+        return (
+            f"{journal}; service logs rotated: {', '.join(self.service_logs_rotated) or 'none'}; "
+            f"Airflow task logs deleted: {self.task_logs_deleted} ({self.task_log_bytes_deleted / 1e6:.1f} MB)"
+        )
+
+
+def housekeeping_registry(result: Housekeeping, registry: CollectorRegistry) -> None:
     """The storage journal's size after the purge (``lakehouse_storage_log_bytes``)."""
-    Gauge(
-        "lakehouse_storage_log_bytes", "Bytes of SeaweedFS's filer metadata log kept after the hourly purge",
-        registry=registry,
-    ).set(result.bytes_kept)
+    if result.journal is not None:
+        Gauge(
+            "lakehouse_storage_log_bytes", "Bytes of SeaweedFS's filer metadata log kept after the hourly purge",
+            registry=registry,
+        ).set(result.journal.bytes_kept)
 
 
-def run_storage_log(settings, now: datetime, older_than: datetime | None = None):
-    """Purge SeaweedFS's filer metadata log older than ``storage_log_retention_hours`` before ``now``
-    (embedded stack; see ``infrastructure.seaweed_log``) and push the figures (job
-    ``maintenance_storage_log``). ``older_than`` overrides the cutoff for a caller whose clock is not
-    the journal's wall clock (bench/soak.py runs simulated time). Returns None where this process
-    cannot reach the stack's SeaweedFS with ``weed shell`` (the compose stack, whose master purges
-    its own log)."""
-    from infrastructure import seaweed_log
+def run_housekeeping(
+    settings, now: datetime, task_log_folder: Path | None = None, journal_older_than: datetime | None = None
+) -> Housekeeping:
+    """Bound what a running stack accumulates besides its tables, and push the figures (job
+    ``maintenance_housekeeping``):
+    - SeaweedFS's filer journal older than ``storage_log_retention_hours`` before ``now``, where this
+      process reaches the stack's SeaweedFS with ``weed shell`` (embedded; the compose stack's
+      master purges its own: ``infrastructure.seaweed_log``). ``journal_older_than`` overrides the
+      cutoff for a caller whose clock is not the journal's wall clock (bench/soak.py);
+    - the service logs under ``<data_dir>/logs`` over ``service_log_max_mb`` (copy and truncate);
+    - Airflow's task logs under ``task_log_folder`` older than ``task_log_retention_days``
+      (``infrastructure.housekeeping``)."""
+    from infrastructure import housekeeping, seaweed_log
     from infrastructure.job_metrics import run_and_push
 
-    if not seaweed_log.shell_available(settings):
-        log.info("storage log: no embedded SeaweedFS here (its master purges its own log)")
-        return None
-    if older_than is None:
-        older_than = now - timedelta(hours=settings.maintenance.storage_log_retention_hours)
+    policy = settings.maintenance
+
+    def run() -> Housekeeping:
+        journal = None
+        if seaweed_log.shell_available(settings):
+            cutoff = journal_older_than or now - timedelta(hours=policy.storage_log_retention_hours)
+            journal = seaweed_log.purge_log(settings, cutoff)
+        rotated = housekeeping.rotate_service_logs(settings.data_dir / "logs", policy.service_log_max_mb * 2**20)
+        pruned = (
+            housekeeping.prune_old_files(task_log_folder, now - timedelta(days=policy.task_log_retention_days))
+            if task_log_folder is not None
+            else housekeeping.FilesPruned(0, 0)
+        )
+        return Housekeeping(journal, [p.name for p in rotated], pruned.files, pruned.bytes)
+
     result = run_and_push(
-        settings, STORAGE_LOG_JOB, lambda: seaweed_log.purge_log(settings, older_than),
-        seaweed_log.LogPurge.metric_counts, None, storage_log_registry,
-    )  # fmt: skip
+        settings, HOUSEKEEPING_JOB, run, Housekeeping.metric_counts, None, housekeeping_registry
+    )
     log.info(result.summary())
     return result
 

@@ -13,9 +13,11 @@ just closed (`processing.maintenance.maintain_hour`, detail in docs/maintenance.
 4. **expire** every untagged snapshot but the newest `retain_last_snapshots`, in one commit.
 5. **remove orphan files** older than `orphan_min_age_hours` that nothing retained references.
 
-Then **storage_log** (embedded stack): SeaweedFS's filer metadata log, a journal of every storage
-change that nothing here reads back, is cut to the last `storage_log_retention_hours` and its
-space vacuumed (`infrastructure.seaweed_log`); the compose stack's SeaweedFS master does that itself.
+Then **housekeeping**, for what a running stack accumulates besides its tables: SeaweedFS's filer
+metadata log (a journal of every storage change that nothing here reads back) is cut to the last
+`storage_log_retention_hours` and its space vacuumed (embedded stack; the compose stack's SeaweedFS
+master does that itself), service logs over `service_log_max_mb` are rotated, and Airflow task
+logs older than `task_log_retention_days` deleted.
 
 Each step is timed; the run and the table's gauges (snapshots, manifests, data files, metadata
 size) are pushed as metrics. On a catalog that disables Iceberg GC (Nessie in the compose stack
@@ -59,12 +61,12 @@ def crypto_maintenance():
         return tasks.maintain(table, data_interval_end)
 
     @task(trigger_rule="all_done")  # independent of the tables: runs even if one table's run failed
-    def storage_log(data_interval_end=None) -> dict:
+    def housekeeping(data_interval_end=None) -> dict:
         from orchestration import tasks
 
-        return tasks.storage_log(data_interval_end)
+        return tasks.housekeeping(data_interval_end)
 
-    maintain.expand(table=tables()) >> storage_log()
+    maintain.expand(table=tables()) >> housekeeping()
 
 
 crypto_maintenance()

@@ -1,7 +1,7 @@
 """``airflow dags test crypto_maintenance`` on bronze with 200+ small files, written partly by the real
 bronze writer: fewer files, the same rows, time travel to a retained snapshot, and the writer's Kafka
 offsets carried into the compaction snapshot so a writer restarted after compaction and snapshot
-expiry resumes exactly (no duplicate, nothing missing). The storage_log task reaches SeaweedFS."""
+expiry resumes exactly (no duplicate, nothing missing). The housekeeping task reaches SeaweedFS."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         settings = settings_for(
             broker,
             seaweedfs,
-            # SeaweedFS's own folder layout, so the DAG's storage_log task reaches it with weed shell
+            # SeaweedFS's own folder layout, so the DAG's housekeeping task reaches it with weed shell
             data_dir=tmp_path / "seaweedfs",
             stack={"seaweed_master_port": seaweedfs.master_port},
             kafka={"trades_topic": f"trades-{suffix}", "dlq_topic": f"dlq-{suffix}", "partitions": 2},
@@ -101,7 +101,7 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         proc = run_airflow(env, "dags", "test", "crypto_maintenance", run_at)
         states = task_states(home, "crypto_maintenance")
         assert states == {
-            "tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}, "storage_log": "success"
+            "tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}, "housekeeping": "success"
         }, proc.stdout[-6000:] + proc.stderr[-3000:]
         assert "storage log: deleted" in proc.stdout + proc.stderr  # it reached SeaweedFS (not skipped)
 

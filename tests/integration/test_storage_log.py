@@ -13,7 +13,7 @@ from infrastructure import seaweed_log
 from infrastructure.catalog import load_catalog
 from tests.fixtures.services import settings_for
 
-WAIT_FOR_SECOND_MINUTE_S = 180  # the filer starts a new minute file at most a minute (+ flush) later
+WAIT_FOR_SECOND_MINUTE_S = 300  # the filer starts a new minute file at most a minute (+ flush) later
 
 
 def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touching_tables(seaweedfs) -> None:
@@ -37,14 +37,16 @@ def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touc
 
     newest = max(f.minute for f in before)
     old = [f for f in before if f.minute != newest]
-    assert result.files_deleted == len(old) >= 1 and result.bytes_deleted == sum(f.size for f in old)
     after = seaweed_log.log_files(settings)
-    assert {f.path for f in after} >= {f.path for f in before if f.minute == newest}
-    assert not {f.path for f in after} & {f.path for f in old}
+    # (the filer may start a new minute between the listing and the purge: then the file that was
+    # newest goes too, so these are bounds, not equalities)
+    assert result.files_deleted >= len(old) >= 1 and result.bytes_deleted >= sum(f.size for f in old)
+    assert after and not {f.path for f in after} & {f.path for f in old}  # the newest is kept
     # the deleted minutes' bytes leave the volumes' live bytes (vacuumed, or counted as garbage for
     # SeaweedFS's own vacuum); the filer keeps journaling meanwhile, into the files kept
     stored_after, garbage_after = seaweed_log.volume_bytes(settings)
-    journal_growth = sum(f.size for f in after) - sum(f.size for f in before if f.minute == newest)
+    sizes_before = {f.path: f.size for f in before}
+    journal_growth = sum(f.size - sizes_before.get(f.path, 0) for f in after)
     live_before, live_after = stored_before - garbage_before, stored_after - garbage_after
     # (the volumes store compressible chunks gzipped, so a logical byte deleted frees less than a
     # byte: measured 0.4-1.0 here)

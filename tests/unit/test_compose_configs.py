@@ -235,3 +235,10 @@ def test_seaweedfs_master_purges_the_filer_journal(compose_stack: ComposeStack) 
     assert script[0] == "lock" and script[-1] == "unlock"
     assert re.fullmatch(r"fs\.log\.purge -daysAgo=\d+", script[1]) and "volume.vacuum" in script
     assert 1 <= int(env["WEED_MASTER_MAINTENANCE_SLEEP_MINUTES"]) <= 24 * 60
+
+
+def test_every_container_log_is_bounded(compose_stack: ComposeStack) -> None:
+    for name, service in compose_stack.services.items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file", f"{name}: unbounded container log"
+        assert logging["options"]["max-size"].endswith("m") and int(logging["options"]["max-file"]) >= 1, name
