@@ -244,6 +244,14 @@ class OrchestrationSettings(_Section):
         "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
+    write_audit_publish: bool = Field(
+        True,
+        description="hourly DAG: stage silver on an Iceberg branch and gold in gold_audit, publish only "
+        "after the audit passes (docs/write-audit-publish.md); false: write main directly (the Spark engine)",
+    )
+    audit_keep_hours: float = Field(
+        48.0, gt=0, description="a failed hour's staged branches and tags are kept this long for inspection"
+    )
 
     @field_validator("start_date")
     @classmethod
