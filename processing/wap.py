@@ -32,7 +32,7 @@ from functools import reduce
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Or
 from pyiceberg.manifest import DataFileContent, ManifestEntryStatus
 from pyiceberg.table import Table
@@ -215,6 +215,14 @@ def carried_properties(table: Table) -> dict[str, str]:
     """Snapshot properties a maintenance rewrite of a gold table must carry forward (the publish source)."""
     source = published_source(table)
     return {SOURCE_PROPERTY: str(source)} if source is not None else {}
+
+
+def audit_tables(catalog: Catalog) -> list[str]:
+    """The model names that have a ``gold_audit`` table (none before the first staged build)."""
+    try:
+        return sorted(name for _namespace, name in catalog.list_tables(AUDIT_NAMESPACE))
+    except NoSuchNamespaceError:
+        return []
 
 
 def _load(catalog: Catalog, identifier: str) -> Table | None:
