@@ -24,6 +24,7 @@ maintenance drop the ones a failed hour left behind once they are older than the
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -348,7 +349,9 @@ def publish_gold(catalog: Catalog, hour: datetime, models: Iterable[GoldModel]) 
                 with tx.update_schema() as update:
                     update.union_by_name(audit.schema())
             if gold.current_snapshot() is not None:
-                tx.delete(where, snapshot_properties=properties)
+                with warnings.catch_warnings():  # new keys (the newest minutes) match no row: expected
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    tx.delete(where, snapshot_properties=properties)
             tx.append(rows.cast(audit.schema().as_arrow()), snapshot_properties=properties)
         done[model.name] = f"published {rows.num_rows} rows"
         tag_published(audit, source_id, branch_name(hour))

@@ -72,7 +72,9 @@ def add_hour(lake: Lake, n: int, first_id: int) -> None:
 def write_and_audit(lake: Lake, n: int):
     """silver -> gold -> audit for hour ``n`` (staged, as the hourly DAG runs them)."""
     silver_job(lake.settings, hour(n), staged=True)
-    built = gold_job(lake.settings, hour(n).end, staged_hour=hour(n).start)
+    # no late-data lookback: an hour's build then touches only its own minutes, which shows that a
+    # publish copies what the build changed, not the table
+    built = gold_job(lake.settings, hour(n).end, staged_hour=hour(n).start, lookback_hours=0)
     assert built.success, built.summary()
     return audit.audit_job(lake.settings, hour(n))
 
@@ -165,7 +167,7 @@ def test_a_failed_audit_leaves_main_exactly_as_it_was(lake: Lake, first_hour) ->
     template.update(product_id="XRP-USD", trade_id=999_999, kafka_offset=99_999,
                     ingest_time=hour(1).start + timedelta(minutes=5))  # fmt: skip
     table.append(pa.Table.from_pylist([template], schema=SILVER_TRADES.schema.as_arrow()), branch=branch)
-    built = gold_job(settings, hour(1).end, staged_hour=hour(1).start)
+    built = gold_job(settings, hour(1).end, staged_hour=hour(1).start, lookback_hours=0)
     assert built.success, built.summary()
     result = audit.audit_job(settings, hour(1))
 
@@ -187,7 +189,8 @@ def test_a_failed_audit_leaves_main_exactly_as_it_was(lake: Lake, first_hour) ->
     # the next run of the hour re-stages from main (the stray row is gone) and publishes
     rerun = write_and_audit(lake, 1)
     assert rerun.success, rerun.summary()
-    audit.publish_hour(settings, hour(1))
+    result = audit.publish_hour(settings, hour(1))
+    assert result.gold["ohlcv_1m"] == "published 4 rows", result.summary()  # the hour's 4 candles of 8
     now = published(settings)
     assert len(now[SILVER_TRADES.identifier]) == 24
     assert sum(candle_counts(settings).values()) == 24
