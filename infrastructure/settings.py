@@ -233,6 +233,9 @@ class MaintenanceSettings(_Section):
     orphan_min_age_hours: float = Field(
         1.0, ge=0, description="unreferenced files younger than this are kept (writes and reads in flight)"
     )
+    audit_ref_retention_hours: float = Field(
+        48.0, gt=0, description="a failed hour's audit branches and tags are kept this long for inspection"
+    )
 
 
 class OrchestrationSettings(_Section):
@@ -248,9 +251,6 @@ class OrchestrationSettings(_Section):
         True,
         description="hourly DAG: stage silver on an Iceberg branch and gold in gold_audit, publish only "
         "after the audit passes (docs/write-audit-publish.md); false: write main directly (the Spark engine)",
-    )
-    audit_keep_hours: float = Field(
-        48.0, gt=0, description="a failed hour's staged branches and tags are kept this long for inspection"
     )
 
     @field_validator("start_date")

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -95,6 +95,7 @@ class TagResult:
     table: str
     created: str | None
     removed: list[str] = field(default_factory=list)
+    audit_refs_removed: list[str] = field(default_factory=list)  # a failed hour's, past their retention
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,18 @@ def tag_closed_hour(
         manage = manage.remove_tag(tag)
     manage.commit()
     return TagResult(name, create, doomed)
+
+
+def drop_stale_audit_refs(table: Table, now: datetime, keep: timedelta) -> list[str]:
+    """Remove the write-audit-publish branches and tags (``audit-<hour>``) a failed hour left, once
+    older than ``keep``: what bounds their number (a published hour removes its own at once)."""
+    from processing import wap
+
+    doomed = wap.stale_audit_refs(table.metadata.refs, now, keep)
+    wap.remove_refs(table, doomed)
+    if doomed:
+        table.refresh()
+    return doomed
 
 
 def data_files_per_partition(table: Table) -> Counter:
@@ -491,6 +504,9 @@ def maintain_hour(
     table.refresh()
     timed("properties", lambda: ensure_properties(table))
     tags = timed("tag", lambda: tag_closed_hour(table, hour, retention, now))
+    audit_keep = timedelta(hours=policy.audit_ref_retention_hours)
+    stale = timed("audit_refs", lambda: drop_stale_audit_refs(table, now, audit_keep))
+    tags = replace(tags, audit_refs_removed=stale)
     compaction = timed(
         "compact", lambda: compact_hour(table, hour, policy.compact_min_files, snapshot_properties)
     )
@@ -587,12 +603,16 @@ GOLD_NAMESPACE = "gold"
 
 
 def maintained_tables(catalog) -> list[str]:
-    """Bronze and silver, and every gold table dbt has built (their names come from the models)."""
-    try:
-        gold = [".".join(identifier) for identifier in catalog.list_tables(GOLD_NAMESPACE)]
-    except Exception as exc:  # no gold namespace yet (a fresh stack): nothing of gold to maintain
-        log.info("no gold tables to maintain: %s", exc)
-        gold = []
+    """Bronze and silver, and every gold table dbt has built (their names come from the models), in
+    ``gold`` and in write-audit-publish's shadow ``gold_audit``."""
+    from processing.wap import AUDIT_NAMESPACE
+
+    gold = []
+    for namespace in (GOLD_NAMESPACE, AUDIT_NAMESPACE):
+        try:
+            gold += [".".join(identifier) for identifier in catalog.list_tables(namespace)]
+        except Exception as exc:  # no such namespace yet (a fresh stack): nothing there to maintain
+            log.info("no %s tables to maintain: %s", namespace, exc)
     return [*MAINTAINED_TABLES, *sorted(gold)]
 
 
@@ -602,13 +622,19 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     from infrastructure.catalog import load_catalog
     from infrastructure.job_metrics import run_and_push
     from processing.bronze.progress import offsets_properties
+    from processing.wap import carried_properties
 
     table = load_catalog(settings).load_table(identifier)
     job = f"maintenance_{identifier.replace('.', '_')}"
-    # bronze's commits carry the writer's Kafka offsets and recorded resets (other tables have none)
+
+    # bronze's commits carry the writer's Kafka offsets and recorded resets, gold's the snapshot of
+    # gold_audit they were published from (other tables have none of either)
+    def carried(t: Table) -> dict[str, str]:
+        return {**offsets_properties(t), **carried_properties(t)}
+
     result = run_and_push(
         settings, job,
-        lambda: maintain_hour(table, settings.s3, settings.maintenance, now, offsets_properties),
+        lambda: maintain_hour(table, settings.s3, settings.maintenance, now, carried),
         HourlyResult.metric_counts, None, lambda r, registry: table_registry(r, registry=registry),
     )  # fmt: skip
     return result

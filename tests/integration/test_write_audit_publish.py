@@ -248,3 +248,52 @@ def test_main_moved_under_the_branch_is_restaged_not_lost(lake: Lake, first_hour
     now = published(settings)
     assert len(now[SILVER_TRADES.identifier]) == 48
     assert sum(candle_counts(settings).values()) == 48
+
+
+def stage_with_stray_row(lake: Lake, n: int) -> None:
+    """Hour ``n`` staged with a row silver's suite rejects (unknown product) on its audit branch."""
+    settings = lake.settings
+    silver_job(settings, hour(n), staged=True)
+    table = load_catalog(settings).load_table(SILVER_TRADES.identifier)
+    row = table.scan(limit=1).to_arrow().to_pylist()[0]
+    row.update(product_id="XRP-USD", trade_id=888_888 + n, kafka_offset=88_888 + n,
+               ingest_time=hour(n).start + timedelta(minutes=5))  # fmt: skip
+    stray = pa.Table.from_pylist([row], schema=SILVER_TRADES.schema.as_arrow())
+    table.append(stray, branch=wap.branch_name(hour(n).start))
+    assert gold_job(settings, hour(n).end, staged_hour=hour(n).start, lookback_hours=0).success
+
+
+def test_publish_and_discard_by_hand(lake: Lake, first_hour) -> None:
+    from click.testing import CliRunner
+
+    from infrastructure.settings import to_environment
+    from orchestration.cli import cli
+
+    settings = lake.settings
+    runner = CliRunner(env=to_environment(settings))
+    add_hour(lake, 4, 5000)
+    stage_with_stray_row(lake, 4)
+    before, stamp = published(settings), hour(4).start.strftime("%Y-%m-%dT%H:00")
+
+    audited = runner.invoke(cli, ["audit", stamp])
+    assert audited.exit_code == 1 and "silver_trades: FAILED" in audited.output
+    refused = runner.invoke(cli, ["publish", stamp])
+    assert refused.exit_code != 0 and "failed: nothing published" in refused.output
+    assert published(settings) == before
+
+    discarded = runner.invoke(cli, ["discard", stamp], catch_exceptions=False)
+    assert discarded.exit_code == 0 and "silver.trades" in discarded.output
+    catalog = load_catalog(settings)
+    assert all(wap.audit_refs(catalog.load_table(t)) == [] for t in SILVER)
+    gone = runner.invoke(cli, ["audit", stamp])  # nothing staged any more: a clear refusal
+    assert isinstance(gone.exception, wap.NotStaged) and "has no branch 'audit-" in str(gone.exception)
+    assert published(settings) == before
+
+    silver_job(settings, hour(4), staged=True)
+    assert gold_job(settings, hour(4).end, staged_hour=hour(4).start, lookback_hours=0).success
+    done = runner.invoke(cli, ["publish", stamp], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "silver.trades: published" in done.output
+    assert len(published(settings)[SILVER_TRADES.identifier]) == 60
+    bad = runner.invoke(cli, ["publish", "2026-11-20T10:30"])
+    assert bad.exit_code == 2 and "not the start of an hour" in bad.output
