@@ -341,6 +341,7 @@ def publish_gold(catalog: Catalog, hour: datetime, models: Iterable[GoldModel]) 
         change = None if since == source_id else changed_rows(audit, model, since)
         if change is None:  # nothing new: gold keeps naming the older source, whose delta still applies
             done[model.name] = "unchanged"
+            remove_refs(audit, [branch_name(hour)])
             continue
         rows, where = change
         properties = {SOURCE_PROPERTY: str(source_id), HOUR_PROPERTY: hour.astimezone(UTC).isoformat()}

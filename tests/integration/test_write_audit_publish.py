@@ -146,6 +146,8 @@ def test_a_clean_hour_is_invisible_until_published(lake: Lake, first_hour) -> No
     catalog = load_catalog(settings)
     for identifier in SILVER:  # the branch is gone: nothing accumulates per hour
         assert wap.audit_refs(catalog.load_table(identifier)) == []
+    for model in wap.audit_tables(catalog):  # nor the hour's tag of the shadow tables
+        assert wap.audit_refs(catalog.load_table(f"{wap.AUDIT_NAMESPACE}.{model}")) == []
 
     again = audit.publish_hour(settings, hour(0))  # idempotent: nothing left to publish
     assert set(again.silver.values()) == {"nothing staged"}
@@ -297,3 +299,29 @@ def test_publish_and_discard_by_hand(lake: Lake, first_hour) -> None:
     assert len(published(settings)[SILVER_TRADES.identifier]) == 60
     bad = runner.invoke(cli, ["publish", "2026-11-20T10:30"])
     assert bad.exit_code == 2 and "not the start of an hour" in bad.output
+
+
+def test_maintenance_keeps_a_staged_hour_then_drops_it_when_stale(lake: Lake, first_hour) -> None:
+    from processing import maintenance
+
+    settings = lake.settings
+    add_hour(lake, 5, 6000)
+    silver_job(settings, hour(5), staged=True)
+    catalog = load_catalog(settings)
+    branch = wap.branch_name(hour(5).start)
+    published_rows = len(published(settings)[SILVER_TRADES.identifier])
+    policy = settings.maintenance.model_copy(update={"retain_last_snapshots": 2})
+    now = hour(5).end + timedelta(minutes=5)
+
+    result = maintenance.maintain_hour(catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, now)
+    assert result.expiry.snapshots_after < result.expiry.snapshots_before  # expiry ran, sparing the branch
+    assert result.tags.audit_refs_removed == []
+    staged = run_query(settings, "select count(*) from silver.trades", table="silver.trades", ref=branch)
+    assert staged.fetchone() == (published_rows + 12,)
+
+    later = now + timedelta(hours=policy.audit_ref_retention_hours + 1)
+    result = maintenance.maintain_hour(catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, later)
+    assert result.tags.audit_refs_removed == [branch]
+    table = catalog.load_table(SILVER_TRADES.identifier)
+    assert branch not in table.metadata.refs
+    assert len(published(settings)[SILVER_TRADES.identifier]) == published_rows  # main untouched
