@@ -5,15 +5,20 @@ publish), hour after hour on one lakehouse of this module's own.
 Checked: readers see nothing of an hour before its publish and all of it after; an hour with a bad
 silver row fails its audit and leaves silver's and gold's ``main`` exactly as they were (every row
 of every table compared), keeps the staged state readable, and a re-run of the hour publishes; a
-crash between silver's and gold's publish leaves each table whole and the re-run publishes once;
+crash (SIGKILL) between silver's and gold's publish leaves each table whole and the re-run publishes once;
 ``main`` moved under the branch (a compaction) makes the publish re-stage instead of losing either.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -21,7 +26,7 @@ import pytest
 from infrastructure import services
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, to_environment
 from infrastructure.tables import BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED
 from infrastructure.times import Window
 from processing import wap
@@ -200,21 +205,31 @@ def test_a_failed_audit_leaves_main_exactly_as_it_was(lake: Lake, first_hour) ->
     assert not any(p == "XRP-USD" for p, _ in candle_counts(settings))
 
 
-def test_a_crash_between_silver_and_gold_publish_then_the_rerun_publishes_once(
-    lake: Lake, first_hour, monkeypatch: pytest.MonkeyPatch
-) -> None:
+KILLED_PUBLISH = """
+import os, signal, sys
+from infrastructure.settings import get_settings
+from infrastructure.times import Window
+from processing import wap
+from quality import audit
+
+wap.publish_gold = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # dies after silver's
+audit.publish_hour(get_settings(), Window.parse(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_a_crash_between_silver_and_gold_publish_then_the_rerun_publishes_once(lake: Lake, first_hour) -> None:
     settings = lake.settings
     add_hour(lake, 2, 3000)
     assert write_and_audit(lake, 2).success
     gold_before = {t: rows for t, rows in published(settings).items() if t.startswith("gold.")}
 
-    def crash(*_args, **_kwargs):
-        raise KeyboardInterrupt("killed between silver's and gold's publish")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(wap, "publish_gold", crash)
-        with pytest.raises(KeyboardInterrupt):
-            audit.publish_hour(settings, hour(2))
+    env = {**os.environ, **to_environment(settings), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    window = hour(2)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_PUBLISH, window.start.isoformat(), window.end.isoformat()],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     middle = published(settings)
     assert len(middle[SILVER_TRADES.identifier]) == 36  # silver published whole
     assert {t: r for t, r in middle.items() if t.startswith("gold.")} == gold_before  # gold whole, not yet
@@ -268,7 +283,6 @@ def stage_with_stray_row(lake: Lake, n: int) -> None:
 def test_publish_and_discard_by_hand(lake: Lake, first_hour) -> None:
     from click.testing import CliRunner
 
-    from infrastructure.settings import to_environment
     from orchestration.cli import cli
 
     settings = lake.settings
