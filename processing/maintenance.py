@@ -107,6 +107,7 @@ class TableStats:
     manifests: int
     data_files: int
     metadata_bytes: int
+    audit_refs: int = 0  # write-audit-publish branches/tags a failed hour left (bounded by their retention)
 
 
 @dataclass(frozen=True)
@@ -261,10 +262,13 @@ def table_stats(table: Table) -> TableStats:
         metadata_bytes = len(table.io.new_input(table.metadata_location))
     except OSError:
         metadata_bytes = 0
+    from processing.wap import audit_refs
+
     tags = sum(r.snapshot_ref_type == SnapshotRefType.TAG for r in table.metadata.refs.values())
     return TableStats(
-        len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes
-    )
+        len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes,
+        len(audit_refs(table)),
+    )  # fmt: skip
 
 
 def tag_closed_hour(
@@ -585,6 +589,8 @@ def table_registry(
         ("lakehouse_table_manifests", "Manifests in the current snapshot", stats.manifests),
         ("lakehouse_table_data_files", "Data files in the current snapshot", stats.data_files),
         ("lakehouse_table_metadata_bytes", "Size of the current metadata.json", stats.metadata_bytes),
+        ("lakehouse_table_audit_refs", "Audit branches and tags (write-audit-publish) a failed hour left on the table",
+         stats.audit_refs),
         ("lakehouse_table_last_maintenance_timestamp_seconds", "When the hourly maintenance last finished",
          now if now is not None else time.time()),
     ):  # fmt: skip

@@ -329,13 +329,13 @@ def test_maintenance_keeps_a_staged_hour_then_drops_it_when_stale(lake: Lake, fi
 
     result = maintenance.maintain_hour(catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, now)
     assert result.expiry.snapshots_after < result.expiry.snapshots_before  # expiry ran, sparing the branch
-    assert result.tags.audit_refs_removed == []
+    assert result.tags.audit_refs_removed == [] and result.stats.audit_refs == 1  # the gauge shows it
     staged = run_query(settings, "select count(*) from silver.trades", table="silver.trades", ref=branch)
     assert staged.fetchone() == (published_rows + 12,)
 
     later = now + timedelta(hours=policy.audit_ref_retention_hours + 1)
     result = maintenance.maintain_hour(catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, later)
-    assert result.tags.audit_refs_removed == [branch]
+    assert result.tags.audit_refs_removed == [branch] and result.stats.audit_refs == 0
     table = catalog.load_table(SILVER_TRADES.identifier)
     assert branch not in table.metadata.refs
     assert len(published(settings)[SILVER_TRADES.identifier]) == published_rows  # main untouched
