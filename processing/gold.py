@@ -103,7 +103,10 @@ def dbt_command(
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
-    values = {**(variables or {}), **({"late_data_lookback_hours": lookback_hours} if lookback_hours is not None else {})}
+    values = {
+        **(variables or {}),
+        **({"late_data_lookback_hours": lookback_hours} if lookback_hours is not None else {}),
+    }
     if values:
         args += ["--vars", json.dumps(values)]
     return args + list(extra)
@@ -236,7 +239,9 @@ def _staged_variables(catalog, hour: datetime) -> dict:
     heads = wap.staged_snapshots(catalog, hour)
     wap.prepare_gold_audit(catalog, hour, wap.audit_tables(catalog))
     return {
-        "silver_snapshots": {identifier.partition(".")[2]: snapshot for identifier, snapshot in heads.items()},
+        "silver_snapshots": {
+            identifier.partition(".")[2]: snapshot for identifier, snapshot in heads.items()
+        },
         "gold_schema": wap.AUDIT_NAMESPACE,
     }
 

@@ -48,6 +48,7 @@ from pyiceberg.utils.datetime import days_to_date
 
 from infrastructure.settings import MaintenanceSettings, S3Settings
 from infrastructure.tables import MANIFEST_MERGE
+from processing import wap
 
 log = logging.getLogger(__name__)
 COMMIT_RETRIES = 5
@@ -262,12 +263,10 @@ def table_stats(table: Table) -> TableStats:
         metadata_bytes = len(table.io.new_input(table.metadata_location))
     except OSError:
         metadata_bytes = 0
-    from processing.wap import audit_refs
-
     tags = sum(r.snapshot_ref_type == SnapshotRefType.TAG for r in table.metadata.refs.values())
     return TableStats(
         len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes,
-        len(audit_refs(table)),
+        len(wap.audit_refs(table)),
     )  # fmt: skip
 
 
@@ -297,8 +296,6 @@ def tag_closed_hour(
 def drop_stale_audit_refs(table: Table, now: datetime, keep: timedelta) -> list[str]:
     """Remove the write-audit-publish branches and tags (``audit-<hour>``) a failed hour left, once
     older than ``keep``: what bounds their number (a published hour removes its own at once)."""
-    from processing import wap
-
     doomed = wap.stale_audit_refs(table.metadata.refs, now, keep)
     wap.remove_refs(table, doomed)
     if doomed:
@@ -605,16 +602,13 @@ def table_registry(
 
 
 MAINTAINED_TABLES = ("bronze.trades", "silver.trades", "silver.trades_rejected")
-GOLD_NAMESPACE = "gold"
 
 
 def maintained_tables(catalog) -> list[str]:
     """Bronze and silver, and every gold table dbt has built (their names come from the models), in
     ``gold`` and in write-audit-publish's shadow ``gold_audit``."""
-    from processing.wap import AUDIT_NAMESPACE
-
     gold = []
-    for namespace in (GOLD_NAMESPACE, AUDIT_NAMESPACE):
+    for namespace in (wap.GOLD_NAMESPACE, wap.AUDIT_NAMESPACE):
         try:
             gold += [".".join(identifier) for identifier in catalog.list_tables(namespace)]
         except Exception as exc:  # no such namespace yet (a fresh stack): nothing there to maintain
@@ -628,7 +622,6 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     from infrastructure.catalog import load_catalog
     from infrastructure.job_metrics import run_and_push
     from processing.bronze.progress import offsets_properties
-    from processing.wap import carried_properties
 
     table = load_catalog(settings).load_table(identifier)
     job = f"maintenance_{identifier.replace('.', '_')}"
@@ -636,7 +629,7 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     # bronze's commits carry the writer's Kafka offsets and recorded resets, gold's the snapshot of
     # gold_audit they were published from (other tables have none of either)
     def carried(t: Table) -> dict[str, str]:
-        return {**offsets_properties(t), **carried_properties(t)}
+        return {**offsets_properties(t), **wap.carried_properties(t)}
 
     result = run_and_push(
         settings, job,

@@ -79,7 +79,9 @@ def branch_hour(name: str) -> datetime | None:
 def stale_audit_refs(names: Iterable[str], now: datetime, keep: timedelta) -> list[str]:
     """Audit refs whose hour closed more than ``keep`` before ``now`` (a failed hour's staged state,
     kept for inspection that long)."""
-    return sorted(n for n in names if (h := branch_hour(n)) is not None and h + timedelta(hours=1) < now - keep)
+    return sorted(
+        n for n in names if (h := branch_hour(n)) is not None and h + timedelta(hours=1) < now - keep
+    )
 
 
 def ancestors(table: Table, snapshot_id: int) -> list[int]:
@@ -202,9 +204,9 @@ def gold_models(manifest: dict) -> list[GoldModel]:
 
 
 def published_source(gold: Table) -> int | None:
-    """The ``gold_audit`` snapshot ``gold`` holds: the source named by its newest publish commit,
-    looking past maintenance's content-preserving rewrites (which carry it forward) but not past
-    anyone else's write (a by-hand ``lakehouse gold``): then None, and gold must be rebuilt whole."""
+    """The ``gold_audit`` snapshot ``gold`` holds, as named by gold's current snapshot: a publish
+    commit, or a maintenance rewrite (which carries the name forward, ``carried_properties``). Any
+    other write (a by-hand ``lakehouse gold``, the backfill DAG) names none: gold is rebuilt whole."""
     current = gold.current_snapshot()
     if current is None:
         return None
@@ -237,7 +239,7 @@ def prepare_gold_audit(catalog: Catalog, hour: datetime, models: Iterable[str]) 
     """Make each ``gold_audit.<model>`` hold what ``gold.<model>`` holds before dbt builds the hour.
 
     In step (the last publish copied its current snapshot): nothing. Ahead (a build that was never
-    published): tag that state ``audit-<hour of that build>`` for inspection and roll back to the
+    published, which ``mark_built`` tagged ``audit-<its hour>`` for inspection): roll back to the
     published snapshot. Out of step (no publish recorded, or its snapshot is gone): drop the shadow
     table, so dbt builds it whole from silver and the publish replaces gold's table whole."""
     catalog.create_namespace_if_not_exists(AUDIT_NAMESPACE)
@@ -278,7 +280,10 @@ def added_data_files(table: Table, since: int, until: int) -> list[str] | None:
             if manifest.added_snapshot_id != snapshot_id:
                 continue
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
-                if entry.status == ManifestEntryStatus.ADDED and entry.data_file.content == DataFileContent.DATA:
+                if (
+                    entry.status == ManifestEntryStatus.ADDED
+                    and entry.data_file.content == DataFileContent.DATA
+                ):
                     paths.append(entry.data_file.file_path)
     return paths
 
@@ -303,20 +308,28 @@ def _literal(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def changed_rows(audit: Table, model: GoldModel, since: int | None) -> tuple[pa.Table, BooleanExpression] | None:
+def changed_rows(
+    audit: Table, model: GoldModel, since: int | None
+) -> tuple[pa.Table, BooleanExpression] | None:
     """The rows of ``gold_audit`` that ``gold`` must take and the filter of gold's rows they replace
     (all of them for a whole copy); None when the snapshots since ``since`` added no data."""
     current = audit.current_snapshot()
     assert current is not None
-    paths = added_data_files(audit, since, current.snapshot_id) if since is not None and model.unique_key else None
+    paths = (
+        added_data_files(audit, since, current.snapshot_id)
+        if since is not None and model.unique_key
+        else None
+    )
     if paths is None:
         return audit.scan().to_arrow(), AlwaysTrue()
     if not paths:
         return None
     columns = list(model.unique_key or ())
-    keys = pa.concat_tables(
-        pq.read_table(audit.io.new_input(path).open(), columns=columns) for path in paths
-    ).group_by(columns).aggregate([])
+    keys = (
+        pa.concat_tables(pq.read_table(audit.io.new_input(path).open(), columns=columns) for path in paths)
+        .group_by(columns)
+        .aggregate([])
+    )
     keys = pa.table({c: pa.array([_literal(v) for v in keys.column(c).to_pylist()]) for c in columns})
     where = key_filter(keys)
     return audit.scan(row_filter=where).to_arrow(), where

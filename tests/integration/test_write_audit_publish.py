@@ -179,7 +179,10 @@ def test_a_failed_audit_leaves_main_exactly_as_it_was(lake: Lake, first_hour) ->
     result = audit.audit_job(settings, hour(1))
 
     assert not result.success
-    assert "expect_column_values_to_be_in_set(column=product_id" in result.summary() and "XRP-USD" in result.summary()
+    assert (
+        "expect_column_values_to_be_in_set(column=product_id" in result.summary()
+        and "XRP-USD" in result.summary()
+    )
     assert published(settings) == before and main_snapshots(settings) == snapshots
     # the staged state stays for inspection: silver's branch, gold_audit under the hour's tag
     staged = run_query(
@@ -217,7 +220,9 @@ audit.publish_hour(get_settings(), Window.parse(sys.argv[1], sys.argv[2]))
 """
 
 
-def test_a_crash_between_silver_and_gold_publish_then_the_rerun_publishes_once(lake: Lake, first_hour) -> None:
+def test_a_crash_between_silver_and_gold_publish_then_the_rerun_publishes_once(
+    lake: Lake, first_hour
+) -> None:
     settings = lake.settings
     add_hour(lake, 2, 3000)
     assert write_and_audit(lake, 2).success
@@ -334,7 +339,9 @@ def test_maintenance_keeps_a_staged_hour_then_drops_it_when_stale(lake: Lake, fi
     assert staged.fetchone() == (published_rows + 12,)
 
     later = now + timedelta(hours=policy.audit_ref_retention_hours + 1)
-    result = maintenance.maintain_hour(catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, later)
+    result = maintenance.maintain_hour(
+        catalog.load_table(SILVER_TRADES.identifier), settings.s3, policy, later
+    )
     assert result.tags.audit_refs_removed == [branch] and result.stats.audit_refs == 0
     table = catalog.load_table(SILVER_TRADES.identifier)
     assert branch not in table.metadata.refs

@@ -26,7 +26,12 @@ def test_branch_names_round_trip_and_ignore_other_refs() -> None:
 
 
 def test_only_audit_refs_past_their_retention_are_stale() -> None:
-    names = ["main", "published", "hour-2026-11-01T00", *(wap.branch_name(H - timedelta(hours=h)) for h in range(5))]
+    names = [
+        "main",
+        "published",
+        "hour-2026-11-01T00",
+        *(wap.branch_name(H - timedelta(hours=h)) for h in range(5)),
+    ]
     # kept 2 h after their hour closed: hours H-4..H-3 closed more than 2 h before H+1
     stale = wap.stale_audit_refs(names, H + timedelta(hours=1), timedelta(hours=2))
     assert stale == [wap.branch_name(H - timedelta(hours=4)), wap.branch_name(H - timedelta(hours=3))]
@@ -71,7 +76,9 @@ def test_the_audit_reads_silver_at_the_branch_heads_and_gold_from_gold_audit() -
 
 
 def test_the_key_filter_groups_by_all_but_the_last_key_column() -> None:
-    keys = pa.table({"exchange": ["cb", "cb", "bn"], "product_id": ["BTC", "BTC", "ETH"], "minute": [1, 2, 3]})
+    keys = pa.table(
+        {"exchange": ["cb", "cb", "bn"], "product_id": ["BTC", "BTC", "ETH"], "minute": [1, 2, 3]}
+    )
     expected = Or(
         And(And(EqualTo("exchange", "bn"), EqualTo("product_id", "ETH")), In("minute", [3])),
         And(And(EqualTo("exchange", "cb"), EqualTo("product_id", "BTC")), In("minute", [1, 2])),
