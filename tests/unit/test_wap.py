@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -85,3 +86,14 @@ def test_the_key_filter_groups_by_all_but_the_last_key_column() -> None:
     )
     assert wap.key_filter(keys) == expected
     assert wap.key_filter(pa.table({"id": [5, 6]})) == In("id", [5, 6])
+
+
+def test_the_compose_stack_does_not_stage_what_its_spark_silver_cannot_write() -> None:
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+    env = compose["x-lakehouse-env"]
+    assert (
+        env["LAKEHOUSE_ENGINE__PROCESSING"] == "spark"
+    )  # commits to main only (spark_submit refuses a branch)
+    assert env["LAKEHOUSE_ORCHESTRATION__WRITE_AUDIT_PUBLISH"] == "false"
