@@ -11,7 +11,9 @@ task does (``processing.maintenance.run_hourly`` on every maintained table, push
 Per simulated hour it prints commit p50/p95, a dashboard-like query and a ``count(*)`` through
 ``lakehouse query``'s DuckDB path (measured at the end of the hour, before maintenance: the most
 files the hour sees), snapshots, manifests, data files, metadata.json bytes, bytes under the table
-location, and the maintenance's duration. The last line is machine-readable:
+location, the maintenance's duration, and the storage: SeaweedFS's folder on disk, its volumes' live
+bytes and its filer journal (purged by the DAG's ``storage_log`` step, in simulated hours mapped
+onto the wall-clock minutes the journal is written in). The last line is machine-readable:
 
     soak: hours=24 commits=17280 commit_p95_ratio=R1 commit_p95_vs_fresh=R3 query_ratio=R2 ...
 
@@ -31,6 +33,7 @@ gets slower with age raises them; a machine that gets busier does not.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -48,10 +51,12 @@ from orchestration.local_stack import bench_stack, synthetic_trade
 from processing.bronze.rows import Batch, Consumed, Message
 from processing.bronze.writer import BronzeWriter
 from processing.duckdb_engine import connect
+from infrastructure import seaweed_log
 from processing.maintenance import (
     StreamingRetention,
     maintained_tables,
     run_hourly,
+    run_storage_log,
     s3_filesystem,
     table_stats,
 )
@@ -122,6 +127,13 @@ def bytes_under(filesystem: pafs.S3FileSystem, location: str) -> int:
     return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
 
 
+def disk_bytes(folder: Path) -> int:
+    """Bytes the folder takes on disk (``du``): SeaweedFS's volumes, filer store and indexes."""
+    return sum(
+        os.lstat(os.path.join(root, name)).st_blocks * 512 for root, _, names in os.walk(folder) for name in names
+    )
+
+
 def reference(writer: BronzeWriter, catalog, topic: str, rows: int, now: datetime, interval: timedelta):
     """The same-minute baseline: REFERENCE_COMMITS flushes of the soak's batches through the writer's
     path into a fresh table of bronze's shape (dropped after), then ``count(*)`` on it. Returns the
@@ -158,7 +170,8 @@ def soak_line(hours: list[dict], all_commits: list[float]) -> str:
         f"commit_p95_vs_same_hour_fresh={last['p95'] / last['ref_p95']:.2f} "
         f"snapshots_max={max(h['stats'].snapshots for h in hours)} "
         f"files_max={max(h['stats'].data_files for h in hours)} "
-        f"maintenance_max_s={max(h['maint'] for h in hours):.1f}"
+        f"maintenance_max_s={max(h['maint'] for h in hours):.1f} "
+        f"storage_mb_max={max(h['disk'] for h in hours) / 1e6:.0f} storage_mb_last={last['disk'] / 1e6:.0f}"
     )
 
 
@@ -201,10 +214,15 @@ def main() -> None:
         all_commits: list[float] = []
         steps = ""
         hours: list[dict] = []
+        # the storage journal is written in wall-clock minutes: the wall-clock time each simulated
+        # hour began maps the purge's simulated cutoff onto it
+        wall_at_hour: list[datetime] = []
+        retention_hours = settings.maintenance.storage_log_retention_hours
         print("hour  commit_p50_ms commit_p95_ms ref_p95_ms dash_q_s count_s ref_count_s  snapshots "
-              "manifests files metadata_kb table_mb maint_s  wall_s")  # fmt: skip
+              "manifests files metadata_kb table_mb maint_s  disk_mb volumes_mb log_mb  wall_s")  # fmt: skip
         for hour in range(args.hours):
             wall = time.perf_counter()
+            wall_at_hour.append(datetime.now(UTC))
             commits, maintenance_s = [], 0.0
             for i in range(per_hour):
                 clock.now = start + hour * timedelta(hours=1) + (i + 1) * interval
@@ -218,6 +236,11 @@ def main() -> None:
                         result = run_hourly(settings, identifier, clock.now)
                         if identifier == "bronze.trades":
                             steps = " ".join(f"{k}={v:.2f}" for k, v in result.step_seconds.items())
+                    # the journal of the simulated hours before the retention window, as the DAG's
+                    # storage_log task purges it (whole hours: never closer than the setting)
+                    cutoff_hour = hour - math.ceil(retention_hours)
+                    if cutoff_hour >= 0:
+                        run_storage_log(settings, clock.now, older_than=wall_at_hour[cutoff_hour])
                     maintenance_s = time.perf_counter() - started
                     writer.recorded = None  # as after any foreign commit (the append would find out)
             all_commits += commits
@@ -229,17 +252,21 @@ def main() -> None:
             )
             table.refresh()
             stats = table_stats(table)
+            volumes, garbage = seaweed_log.volume_bytes(settings)
+            journal = sum(f.size for f in seaweed_log.log_files(settings))
             row = {
                 "p50": statistics.median(commits), "p95": percentile(commits, 0.95), "dash": dash_s,
                 "count": count_s, "stats": stats, "maint": maintenance_s,
                 "bytes": bytes_under(filesystem, table.location()), "ref_p95": ref_p95,
-                "ref_count": ref_count,
+                "ref_count": ref_count, "disk": disk_bytes(seaweed_log.seaweed_dir(settings)),
+                "volumes": volumes - garbage, "journal": journal,
             }  # fmt: skip
             hours.append(row)
             print(f"{hour + 1:>4}  {row['p50'] * 1e3:>13.0f} {row['p95'] * 1e3:>13.0f} {ref_p95 * 1e3:>10.0f} "
                   f"{dash_s:>8.3f} {count_s:>7.3f} {ref_count:>11.3f}  {stats.snapshots:>9} "
                   f"{stats.manifests:>9} {stats.data_files:>5} "
                   f"{stats.metadata_bytes / 1024:>11.0f} {row['bytes'] / 2**20:>8.1f} {maintenance_s:>7.2f} "
+                  f"{row['disk'] / 1e6:>8.0f} {row['volumes'] / 1e6:>10.0f} {journal / 1e6:>6.0f} "
                   f"{time.perf_counter() - wall:>7.1f}  {steps}", flush=True)  # fmt: skip
             # the same figures so far, so a run cut short still reports its trend
             fresh_ms = percentile(all_commits[:FRESH_COMMITS], 0.95) * 1e3

@@ -165,7 +165,8 @@ def seaweedfs_spec(
     :func:`write_seaweed_security` puts in ``data_dir`` (weed reads it from its working folder).
 
     Ready when the catalog lists namespaces of the table bucket with these credentials (the bucket
-    is created a moment after the ports open).
+    is created a moment after the ports open) and the master knows every volume on disk (after a
+    restart, reads fail until the volume server has reported them).
     """
     p = ports
     argv = (
@@ -186,9 +187,11 @@ def seaweedfs_spec(
         cwd=data_dir,
         host=host,
         ready_ports=(p.s3, p.iceberg),
-        ready_probe=lambda: catalog_answers(
-            f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials
-        ),
+        ready_probe=lambda: catalog_answers(f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials)
+        and volumes_served(data_dir, f"{host}:{p.master}"),
+        # the filer names its metadata log's minute files in local time: UTC, so the purge of
+        # infrastructure.seaweed_log reads them the same whatever the machine's zone
+        env={"TZ": "UTC"},
     )
 
 
@@ -304,6 +307,12 @@ def port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+def volumes_served(data_dir: Path, master: str) -> bool:
+    from infrastructure import seaweed_log  # it builds on this module
+
+    return seaweed_log.volumes_served(data_dir, master)
 
 
 def catalog_answers(uri: str, warehouse: str, credentials: tuple[str, str]) -> bool:

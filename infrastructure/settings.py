@@ -233,6 +233,12 @@ class MaintenanceSettings(_Section):
     orphan_min_age_hours: float = Field(
         1.0, ge=0, description="unreferenced files younger than this are kept (writes and reads in flight)"
     )
+    storage_log_retention_hours: float = Field(
+        2.0,
+        gt=0,
+        description="embedded stack: SeaweedFS's filer metadata log is kept this long; older minute files are "
+        "deleted hourly and vacuumed (infrastructure/seaweed_log.py)",
+    )
     audit_ref_retention_hours: float = Field(
         48.0, gt=0, description="a failed hour's audit branches and tags are kept this long for inspection"
     )

@@ -505,8 +505,11 @@ PIPELINE_HEALTH = Dashboard(
                 Query(
                     "max by (table) (lakehouse_table_metadata_bytes) / 1024", "{{table}} metadata.json KiB"
                 ),
+                Query("max(lakehouse_storage_log_bytes) / 1048576", "SeaweedFS filer journal MiB"),
             ),
             unit="short",
+            description="The journal under the tables is cut to the retention each hour (embedded stack; "
+            "docs/maintenance.md).",
         ),
         Panel(
             "maintenance",

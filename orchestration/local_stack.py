@@ -86,6 +86,7 @@ class SeaweedFS(RunningService):
     catalog_uri: str = ""
     access_key: str = ""
     secret_key: str = ""
+    master_port: int = 0  # for ``weed shell`` (settings.stack.seaweed_master_port)
 
 
 R = TypeVar("R", bound=RunningService)
@@ -138,6 +139,7 @@ def launch_seaweedfs(root: Path) -> SeaweedFS:
             catalog_uri=f"http://127.0.0.1:{ports.iceberg}",
             access_key=key,
             secret_key=secret,
+            master_port=ports.master,
         )
 
     return start_on_free_ports(build)

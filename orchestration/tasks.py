@@ -109,6 +109,13 @@ def maintain(identifier: str, now: datetime | str) -> dict:
     return summary(result)
 
 
+def storage_log(now: datetime | str) -> dict:
+    from processing.maintenance import run_storage_log
+
+    result = run_storage_log(get_settings(), parse_utc(now, "now"))
+    return {"skipped": "no embedded SeaweedFS"} if result is None else summary(result)
+
+
 def backfill(
     product: str,
     start: str,

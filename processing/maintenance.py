@@ -639,6 +639,40 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
     return result
 
 
+STORAGE_LOG_JOB = "maintenance_storage_log"
+
+
+def storage_log_registry(result, registry: CollectorRegistry) -> None:
+    """The storage journal's size after the purge (``lakehouse_storage_log_bytes``)."""
+    Gauge(
+        "lakehouse_storage_log_bytes", "Bytes of SeaweedFS's filer metadata log kept after the hourly purge",
+        registry=registry,
+    ).set(result.bytes_kept)
+
+
+def run_storage_log(settings, now: datetime, older_than: datetime | None = None):
+    """Purge SeaweedFS's filer metadata log older than ``storage_log_retention_hours`` before ``now``
+    (embedded stack; see ``infrastructure.seaweed_log``) and push the figures (job
+    ``maintenance_storage_log``). ``older_than`` overrides the cutoff for a caller whose clock is not
+    the journal's wall clock (bench/soak.py runs simulated time). Returns None where this process
+    cannot reach the stack's SeaweedFS with ``weed shell`` (the compose stack, whose master purges
+    its own log)."""
+    from infrastructure import seaweed_log
+    from infrastructure.job_metrics import run_and_push
+
+    if not seaweed_log.shell_available(settings):
+        log.info("storage log: no embedded SeaweedFS here (its master purges its own log)")
+        return None
+    if older_than is None:
+        older_than = now - timedelta(hours=settings.maintenance.storage_log_retention_hours)
+    result = run_and_push(
+        settings, STORAGE_LOG_JOB, lambda: seaweed_log.purge_log(settings, older_than),
+        seaweed_log.LogPurge.metric_counts, None, storage_log_registry,
+    )  # fmt: skip
+    log.info(result.summary())
+    return result
+
+
 def _bucket_key(path: str) -> str:
     parts = urlsplit(path)
     return f"{parts.netloc}{parts.path}" if parts.scheme else path

@@ -13,6 +13,10 @@ just closed (`processing.maintenance.maintain_hour`, detail in docs/maintenance.
 4. **expire** every untagged snapshot but the newest `retain_last_snapshots`, in one commit.
 5. **remove orphan files** older than `orphan_min_age_hours` that nothing retained references.
 
+Then **storage_log** (embedded stack): SeaweedFS's filer metadata log, a journal of every storage
+change that nothing here reads back, is cut to the last `storage_log_retention_hours` and its
+space vacuumed (`infrastructure.seaweed_log`); the compose stack's SeaweedFS master does that itself.
+
 Each step is timed; the run and the table's gauges (snapshots, manifests, data files, metadata
 size) are pushed as metrics. On a catalog that disables Iceberg GC (Nessie in the compose stack
 sets `gc.enabled=false`), steps 4 and 5 are skipped with that reason: Nessie's own GC owns file
@@ -54,7 +58,13 @@ def crypto_maintenance():
 
         return tasks.maintain(table, data_interval_end)
 
-    maintain.expand(table=tables())
+    @task(trigger_rule="all_done")  # independent of the tables: runs even if one table's run failed
+    def storage_log(data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.storage_log(data_interval_end)
+
+    maintain.expand(table=tables()) >> storage_log()
 
 
 crypto_maintenance()

@@ -1,7 +1,7 @@
 """``airflow dags test crypto_maintenance`` on bronze with 200+ small files, written partly by the real
 bronze writer: fewer files, the same rows, time travel to a retained snapshot, and the writer's Kafka
 offsets carried into the compaction snapshot so a writer restarted after compaction and snapshot
-expiry resumes exactly (no duplicate, nothing missing)."""
+expiry resumes exactly (no duplicate, nothing missing). The storage_log task reaches SeaweedFS."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         settings = settings_for(
             broker,
             seaweedfs,
-            data_dir=tmp_path / "data",
+            # SeaweedFS's own folder layout, so the DAG's storage_log task reaches it with weed shell
+            data_dir=tmp_path / "seaweedfs",
+            stack={"seaweed_master_port": seaweedfs.master_port},
             kafka={"trades_topic": f"trades-{suffix}", "dlq_topic": f"dlq-{suffix}", "partitions": 2},
             bronze={"consumer_group": f"bronze-{suffix}", "flush_rows": 100, "flush_seconds": 1.0},
             metrics={"pushgateway_url": f"http://127.0.0.1:{services.free_port()}"},
@@ -98,9 +100,10 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         run_at = (ingest + timedelta(hours=1, minutes=5)).isoformat()
         proc = run_airflow(env, "dags", "test", "crypto_maintenance", run_at)
         states = task_states(home, "crypto_maintenance")
-        assert states == {"tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}}, (
-            proc.stdout[-6000:] + proc.stderr[-3000:]
-        )
+        assert states == {
+            "tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}, "storage_log": "success"
+        }, proc.stdout[-6000:] + proc.stderr[-3000:]
+        assert "storage log: deleted" in proc.stdout + proc.stderr  # it reached SeaweedFS (not skipped)
 
         table = catalog.load_table(BRONZE_TRADES.identifier)
         assert sum(data_files_per_partition(table).values()) < files_before

@@ -226,3 +226,12 @@ def test_nessie_gc_runs_beside_nessie_with_its_own_database(compose_stack: Compo
     assert "CREATE DATABASE nessie_gc OWNER nessie_gc" in init
     assert "NESSIE_GC_DB_PASSWORD" in environment_of(services["postgres"])
     assert "nessie-gc.ok" in " ".join(gc["healthcheck"]["test"]) and gc["restart"] == "unless-stopped"
+
+
+def test_seaweedfs_master_purges_the_filer_journal(compose_stack: ComposeStack) -> None:
+    """Without a purge the filer's metadata journal grows with every commit (docs/maintenance.md)."""
+    env = environment_of(compose_stack.services["seaweedfs"])
+    script = [line.strip() for line in env["WEED_MASTER_MAINTENANCE_SCRIPTS"].splitlines() if line.strip()]
+    assert script[0] == "lock" and script[-1] == "unlock"
+    assert re.fullmatch(r"fs\.log\.purge -daysAgo=\d+", script[1]) and "volume.vacuum" in script
+    assert 1 <= int(env["WEED_MASTER_MAINTENANCE_SLEEP_MINUTES"]) <= 24 * 60

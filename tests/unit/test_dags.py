@@ -70,7 +70,9 @@ def test_maintenance_is_hourly_and_covers_bronze_and_silver(dagbag) -> None:
 
     assert {"bronze.trades", "silver.trades"} <= set(MAINTAINED_TABLES)
     dag = dagbag.dags["crypto_maintenance"]
-    assert [t.task_id for t in dag.tasks] == ["tables", "maintain"]
+    assert [t.task_id for t in dag.tasks] == ["tables", "maintain", "storage_log"]
+    storage = dag.get_task("storage_log")
+    assert storage.upstream_task_ids == {"maintain"} and storage.trigger_rule == "all_done"
     assert dag.timetable.summary == "5 * * * *"  # each run owns the hour that closed before it
 
 

@@ -1,0 +1,206 @@
+"""SeaweedFS's filer metadata log, kept bounded: minute files older than a retention are deleted and
+their volumes vacuumed.
+
+The filer journals every change (each object written or deleted, each catalog commit) with the
+entry itself, including the content of small files it keeps inline such as every
+``metadata.json``, into one file per minute under ``/topics/.system/log/<YYYY-MM-DD>/<HH-MM>.<filer>``.
+SeaweedFS keeps them for metadata subscribers that may replay history (``filer.sync``, replication);
+nothing in the embedded stack does, and nothing deletes them. Measured on the soak's bronze table
+(one commit per 5 s): about 0.24 MB of log per commit, 10.6 GB of volumes after 64 simulated hours
+while the bucket listed 0.6 GB. ``weed mini`` runs an admin server, and while one is connected the
+master skips its maintenance scripts (whose default ``fs.log.purge -daysAgo=7`` is day-grained
+anyway), so the hourly maintenance purges it here through ``weed shell``. The compose stack runs
+``weed server`` without an admin server: its master purges by itself (docker-compose.yml).
+
+``weed shell`` talks gRPC with mutual TLS, configured by the ``security.toml`` in SeaweedFS's data
+folder, so it runs with that folder as its working directory. The embedded stack names the log
+files in UTC (``TZ=UTC`` in the service's environment, :func:`infrastructure.services.seaweedfs_spec`).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from infrastructure.services import venv_bin
+from infrastructure.settings import Settings
+
+LOG_ROOT = "/topics/.system/log"
+GARBAGE_WAIT_S = 30.0
+SHELL_TIMEOUT_S = 600.0  # a vacuum copies a volume's live needles: minutes for a full 1 GB volume
+# one line of `fs.ls -l`: mode, replicas/chunks, owner, group, size, full path
+_LS_LINE = re.compile(r"^(?P<mode>[d-][rwx-]{9})\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+(?P<path>/\S+)$")
+_MINUTE_FILE = re.compile(r"/(?P<day>\d{4}-\d{2}-\d{2})/(?P<hm>\d{2}-\d{2})\.[0-9a-f]+$")
+
+
+class StorageShellError(RuntimeError):
+    """``weed shell`` failed or is unavailable; the message names the command and the fix."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    size: int
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class LogFile:
+    path: str
+    size: int
+    minute: datetime  # the minute the file journals (UTC)
+
+
+@dataclass(frozen=True)
+class LogPurge:
+    files_deleted: int
+    bytes_deleted: int
+    files_kept: int
+    bytes_kept: int
+    seconds: float
+
+    def metric_counts(self) -> dict[str, float]:
+        return {
+            "log_files_deleted": self.files_deleted,
+            "log_bytes_deleted": self.bytes_deleted,
+            "log_files_kept": self.files_kept,
+            "log_bytes_kept": self.bytes_kept,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"storage log: deleted {self.files_deleted} minute files ({self.bytes_deleted / 1e6:.1f} MB), "
+            f"kept {self.files_kept} ({self.bytes_kept / 1e6:.1f} MB) in {self.seconds:.1f}s"
+        )
+
+
+# ---------------------------------------------------------------- pure
+
+
+def parse_listing(text: str) -> list[Entry]:
+    """The entries of ``fs.ls -l`` output (other lines, such as ``total N``, are ignored)."""
+    entries = []
+    for line in text.splitlines():
+        m = _LS_LINE.match(line.strip())
+        if m:
+            entries.append(Entry(m["path"], int(m["size"]), m["mode"].startswith("d")))
+    return entries
+
+
+def log_file(entry: Entry) -> LogFile | None:
+    """The journal minute file ``entry`` is, or None for anything else."""
+    m = _MINUTE_FILE.search(entry.path)
+    if entry.is_dir or not m:
+        return None
+    minute = datetime.strptime(f"{m['day']} {m['hm']}", "%Y-%m-%d %H-%M").replace(tzinfo=UTC)
+    return LogFile(entry.path, entry.size, minute)
+
+
+def expired(files: list[LogFile], older_than: datetime) -> list[LogFile]:
+    """The files whose whole minute ended at or before ``older_than``; never the newest file (the
+    filer may still be appending to it)."""
+    newest = max((f.minute for f in files), default=None)
+    return [f for f in files if f.minute + timedelta(minutes=1) <= older_than and f.minute != newest]
+
+
+def volume_totals(volume_list: str) -> tuple[int, int]:
+    """(bytes, deleted bytes) held by every volume, from ``volume.list`` output."""
+    sizes = [(int(m[1]), int(m[2])) for m in re.finditer(r"volume Id:\d+, Size:(\d+),.*?DeletedByteCount:(\d+)", volume_list)]
+    return sum(s for s, _ in sizes), sum(d for _, d in sizes)
+
+
+def rm_script(files: list[LogFile]) -> str:
+    return "".join(f"fs.rm {f.path}\n" for f in files)
+
+
+# ---------------------------------------------------------------- I/O
+
+
+def seaweed_dir(settings: Settings) -> Path:
+    """SeaweedFS's data folder in the embedded stack (where its ``security.toml`` is)."""
+    return settings.data_dir / "seaweedfs"
+
+
+def shell_available(settings: Settings) -> bool:
+    """Whether this process can reach this stack's SeaweedFS with ``weed shell`` (embedded stack)."""
+    return (seaweed_dir(settings) / "security.toml").is_file() and Path(venv_bin("weed")).is_file()
+
+
+def run_shell(folder: Path, master: str, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
+    """Run ``script`` (one command per line) in ``weed shell`` against ``master``, from SeaweedFS's
+    data ``folder`` (its ``security.toml``)."""
+    argv = [venv_bin("weed"), "shell", f"-master={master}"]
+    try:
+        proc = subprocess.run(
+            argv, input=script, capture_output=True, text=True, cwd=folder, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StorageShellError(
+            f"weed shell against {master} failed ({exc}); is the stack up? (`lakehouse status`)"
+        ) from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        raise StorageShellError(f"weed shell against {master} failed: {tail[0]}; is the stack up? (`lakehouse status`)")
+    return proc.stdout
+
+
+def weed_shell(settings: Settings, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
+    """``weed shell`` against this stack's SeaweedFS."""
+    master = f"{settings.stack.host}:{settings.stack.seaweed_master_port}"
+    return run_shell(seaweed_dir(settings), master, script, timeout_s)
+
+
+def volumes_served(folder: Path, master: str) -> bool:
+    """Every volume on disk in ``folder`` is registered with the master, so reads of any object can
+    be routed. After a restart the S3 gateway and the catalog answer (the filer's store is local)
+    seconds before the volume server's first heartbeat; a read meanwhile fails (INTERNAL_FAILURE)."""
+    on_disk = len(list(folder.glob("*.dat")))
+    try:
+        listing = run_shell(folder, master, "volume.list\n", timeout_s=30)
+    except StorageShellError:
+        return False
+    return len(re.findall(r"volume Id:\d+,", listing)) >= on_disk
+
+
+def log_files(settings: Settings) -> list[LogFile]:
+    days = [e.path for e in parse_listing(weed_shell(settings, f"fs.ls -l {LOG_ROOT}\n")) if e.is_dir]
+    if not days:
+        return []
+    listing = weed_shell(settings, "".join(f"fs.ls -l {day}\n" for day in days))
+    return [f for f in map(log_file, parse_listing(listing)) if f is not None]
+
+
+def volume_bytes(settings: Settings) -> tuple[int, int]:
+    """(bytes, deleted bytes not yet vacuumed) in this stack's SeaweedFS volumes."""
+    return volume_totals(weed_shell(settings, "volume.list\n"))
+
+
+def purge_log(settings: Settings, older_than: datetime) -> LogPurge:
+    """Delete the journal's minute files older than ``older_than`` and vacuum the volumes that held
+    them (SeaweedFS's own garbage threshold). Day folders left empty are removed too."""
+    began = time.perf_counter()
+    files = log_files(settings)
+    gone = expired(files, older_than)
+    if gone:
+        kept_days = {f.path.rsplit("/", 1)[0] for f in files if f not in gone}
+        empty_days = sorted({f.path.rsplit("/", 1)[0] for f in gone} - kept_days)
+        weed_shell(settings, rm_script(gone) + "".join(f"fs.rm -r {day}\n" for day in empty_days))
+        # the filer hands deleted chunks to the volumes in the background: vacuum once they count
+        # them as garbage (or after a bounded wait; SeaweedFS's own vacuum and the next hour's
+        # purge reclaim what is late)
+        deadline = time.monotonic() + GARBAGE_WAIT_S
+        while volume_bytes(settings)[1] < 0.9 * sum(f.size for f in gone) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        weed_shell(settings, "lock\nvolume.vacuum\nunlock\n")
+    kept = [f for f in files if f not in gone]
+    return LogPurge(
+        files_deleted=len(gone),
+        bytes_deleted=sum(f.size for f in gone),
+        files_kept=len(kept),
+        bytes_kept=sum(f.size for f in kept),
+        seconds=time.perf_counter() - began,
+    )
