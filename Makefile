@@ -83,6 +83,10 @@ docs: setup ## Build dbt docs + Great Expectations Data Docs under <data dir>/do
 bench-completeness: setup ## Benchmark the trade-id gap finder against a plain scan, and soak the gap table's size
 	$(PY) -m bench.completeness $(BENCH_ARGS)
 
+.PHONY: bench-wap
+bench-wap: setup ## Benchmark an hourly run with write-audit-publish against the same run writing main (own stacks)
+	$(PY) bench/wap.py $(BENCH_ARGS)
+
 .PHONY: bench-soak
 bench-soak: setup ## Soak: simulated hours of 5-second bronze commits + hourly maintenance (own stack; BENCH_ARGS="--hours 24")
 	$(PY) bench/soak.py $(BENCH_ARGS)

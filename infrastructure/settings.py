@@ -243,6 +243,9 @@ class MaintenanceSettings(_Section):
         64, ge=1, description="embedded stack: a service log over this is copied to <name>.log.1 and truncated"
     )
     task_log_retention_days: float = Field(7.0, gt=0, description="Airflow task logs older than this are deleted")
+    audit_ref_retention_hours: float = Field(
+        48.0, gt=0, description="a failed hour's audit branches and tags are kept this long for inspection"
+    )
 
 
 class OrchestrationSettings(_Section):
@@ -254,6 +257,11 @@ class OrchestrationSettings(_Section):
         "unset: the hour the stack first ran (persisted in <data_dir>/airflow/start_date)",
     )
     bronze_wait_timeout_s: float = Field(600.0, gt=0, description="backfill DAG: how long to wait for bronze")
+    write_audit_publish: bool = Field(
+        True,
+        description="hourly DAG: stage silver on an Iceberg branch and gold in gold_audit, publish only "
+        "after the audit passes (docs/write-audit-publish.md); false: write main directly (the Spark engine)",
+    )
 
     @field_validator("start_date")
     @classmethod

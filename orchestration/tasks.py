@@ -29,10 +29,16 @@ def summary(result: object) -> dict:
     }
 
 
-def silver(start: datetime | str, end: datetime | str) -> dict:
+def _staged(settings, staged: bool | None) -> bool:
+    """Write-audit-publish for this task: as asked, else as settings say (the hourly DAG's way)."""
+    return settings.orchestration.write_audit_publish if staged is None else staged
+
+
+def silver(start: datetime | str, end: datetime | str, staged: bool | None = None) -> dict:
     from processing.silver.run import silver_job
 
-    result = silver_job(get_settings(), Window.parse(start, end))
+    settings = get_settings()
+    result = silver_job(settings, Window.parse(start, end), staged=_staged(settings, staged))
     log.info(result.summary())
     return summary(result)
 
@@ -49,26 +55,43 @@ def completeness(start: datetime | str, end: datetime | str, recheck: bool = Fal
     return result.backfills
 
 
-def gold(start: datetime | str, end: datetime | str) -> dict:
+def gold(start: datetime | str, end: datetime | str, staged: bool | None = None) -> dict:
     from processing.gold import gold_job
 
-    result = gold_job(get_settings(), parse_utc(end, "window end"))
+    settings = get_settings()
+    hour = Window.parse(start, end).start if _staged(settings, staged) else None
+    result = gold_job(settings, parse_utc(end, "window end"), staged_hour=hour)
     log.info(result.summary())
     if not result.success:
         raise RuntimeError(result.summary())
     return summary(result)
 
 
-def quality(start: datetime | str, end: datetime | str) -> dict:
+def quality(start: datetime | str, end: datetime | str, staged: bool | None = None) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
+    from quality.audit import audit_job
     from quality.checks import quality_job
 
-    result = quality_job(get_settings(), Window.parse(start, end))
+    settings = get_settings()
+    job = audit_job if _staged(settings, staged) else quality_job
+    result = job(settings, Window.parse(start, end))
     log.info(result.summary())
     if not result.success:
         raise AirflowFailException(f"quality checks failed:\n{result.summary()}")
     return {"success": True, "results_file": str(result.results_file)}
+
+
+def publish(start: datetime | str, end: datetime | str) -> dict:
+    """Publish the audited hour (write-audit-publish); without it silver and gold wrote main already."""
+    from quality.audit import publish_hour
+
+    settings = get_settings()
+    if not settings.orchestration.write_audit_publish:
+        return {"published": "written directly"}
+    result = publish_hour(settings, Window.parse(start, end))
+    log.info(result.summary())
+    return {"silver": result.silver, "gold": result.gold, "restaged": result.restaged}
 
 
 def maintained_tables() -> list[str]:

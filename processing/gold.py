@@ -79,6 +79,7 @@ def dbt_command(
     full_refresh: bool = False,
     select: str | None = None,
     lookback_hours: int | None = None,
+    variables: dict | None = None,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
     """The dbt command line for this stack (pure: no I/O). ``command`` may be two words
@@ -102,8 +103,12 @@ def dbt_command(
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
-    if lookback_hours is not None:
-        args += ["--vars", json.dumps({"late_data_lookback_hours": lookback_hours})]
+    values = {
+        **(variables or {}),
+        **({"late_data_lookback_hours": lookback_hours} if lookback_hours is not None else {}),
+    }
+    if values:
+        args += ["--vars", json.dumps(values)]
     return args + list(extra)
 
 
@@ -186,17 +191,24 @@ def run_gold(
     select: str | None = None,
     lookback_hours: int | None = None,
     on_line: Callable[[str], None] | None = None,
+    staged_hour: datetime | None = None,
 ) -> GoldResult:
     """``dbt build`` (models, data tests and unit tests) for the current stack.
 
     Makes sure the source tables exist first (an empty lakehouse builds empty gold tables).
     ``on_line`` sees each line dbt prints as it prints it (its per-model START / OK lines).
+    ``staged_hour``: write-audit-publish (``processing/wap.py``): build into ``gold_audit`` from the
+    hour's audit branches of silver, after bringing ``gold_audit`` in step with ``gold``.
     """
     from infrastructure.bootstrap import ensure_tables
     from infrastructure.catalog import load_catalog
 
-    ensure_tables(load_catalog(settings))  # the same catalog seam serves both stacks
-    args = dbt_command(settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours)
+    catalog = load_catalog(settings)
+    ensure_tables(catalog)  # the same catalog seam serves both stacks
+    variables = _staged_variables(catalog, staged_hour) if staged_hour is not None else None
+    args = dbt_command(
+        settings, full_refresh=full_refresh, select=select, lookback_hours=lookback_hours, variables=variables
+    )
     env = _dbt_env(settings)
     results_file = settings.data_dir.resolve() / "dbt" / "target" / "run_results.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
@@ -212,8 +224,26 @@ def run_gold(
     if not success and not failures:
         failures = [f"dbt exited {returncode}: " + output.strip()[-2000:]]
     result = GoldResult(settings.engine.query, success, seconds, statuses, failures, results_file)
+    if staged_hour is not None:
+        from processing import wap
+
+        wap.mark_built(catalog, staged_hour, wap.audit_tables(catalog))
     log.info("%s", result.summary())
     return result
+
+
+def _staged_variables(catalog, hour: datetime) -> dict:
+    """dbt vars of a staged build: silver at the hour's audit-branch heads, models into gold_audit."""
+    from processing import wap
+
+    heads = wap.staged_snapshots(catalog, hour)
+    wap.prepare_gold_audit(catalog, hour, wap.audit_tables(catalog))
+    return {
+        "silver_snapshots": {
+            identifier.partition(".")[2]: snapshot for identifier, snapshot in heads.items()
+        },
+        "gold_schema": wap.AUDIT_NAMESPACE,
+    }
 
 
 # What the alert rules read from gold (monitoring/prometheus/rules/lakehouse.yml). Pushed with the
@@ -300,10 +330,12 @@ def gold_job(
     select: str | None = None,
     lookback_hours: int | None = None,
     on_line: Callable[[str], None] | None = None,
+    staged_hour: datetime | None = None,
 ) -> GoldResult:
-    """One gold build pushed as job ``gold``; ``window_end`` is the hour it brings gold up to, if any."""
+    """One gold build pushed as job ``gold``; ``window_end`` is the hour it brings gold up to, if any
+    (``staged_hour``: into ``gold_audit``, see ``run_gold``)."""
     return run_and_push(
         settings, JOB, lambda: run_gold(settings, full_refresh=full_refresh, select=select,
-                                        lookback_hours=lookback_hours, on_line=on_line),
+                                        lookback_hours=lookback_hours, on_line=on_line, staged_hour=staged_hour),
         GoldResult.metric_counts, window_end, lambda result, registry: _push_market_gauges(settings, result, registry),
     )  # fmt: skip

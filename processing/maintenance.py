@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,6 +49,7 @@ from pyiceberg.utils.datetime import days_to_date
 
 from infrastructure.settings import MaintenanceSettings, S3Settings
 from infrastructure.tables import MANIFEST_MERGE
+from processing import wap
 
 log = logging.getLogger(__name__)
 COMMIT_RETRIES = 5
@@ -96,6 +97,7 @@ class TagResult:
     table: str
     created: str | None
     removed: list[str] = field(default_factory=list)
+    audit_refs_removed: list[str] = field(default_factory=list)  # a failed hour's, past their retention
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class TableStats:
     manifests: int
     data_files: int
     metadata_bytes: int
+    audit_refs: int = 0  # write-audit-publish branches/tags a failed hour left (bounded by their retention)
 
 
 @dataclass(frozen=True)
@@ -263,8 +266,9 @@ def table_stats(table: Table) -> TableStats:
         metadata_bytes = 0
     tags = sum(r.snapshot_ref_type == SnapshotRefType.TAG for r in table.metadata.refs.values())
     return TableStats(
-        len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes
-    )
+        len(table.snapshots()), tags, manifests, int(summary.get("total-data-files", 0)), metadata_bytes,
+        len(wap.audit_refs(table)),
+    )  # fmt: skip
 
 
 def tag_closed_hour(
@@ -288,6 +292,16 @@ def tag_closed_hour(
         manage = manage.remove_tag(tag)
     manage.commit()
     return TagResult(name, create, doomed)
+
+
+def drop_stale_audit_refs(table: Table, now: datetime, keep: timedelta) -> list[str]:
+    """Remove the write-audit-publish branches and tags (``audit-<hour>``) a failed hour left, once
+    older than ``keep``: what bounds their number (a published hour removes its own at once)."""
+    doomed = wap.stale_audit_refs(table.metadata.refs, now, keep)
+    wap.remove_refs(table, doomed)
+    if doomed:
+        table.refresh()
+    return doomed
 
 
 def data_files_per_partition(table: Table) -> Counter:
@@ -492,6 +506,9 @@ def maintain_hour(
     table.refresh()
     timed("properties", lambda: ensure_properties(table))
     tags = timed("tag", lambda: tag_closed_hour(table, hour, retention, now))
+    audit_keep = timedelta(hours=policy.audit_ref_retention_hours)
+    stale = timed("audit_refs", lambda: drop_stale_audit_refs(table, now, audit_keep))
+    tags = replace(tags, audit_refs_removed=stale)
     compaction = timed(
         "compact", lambda: compact_hour(table, hour, policy.compact_min_files, snapshot_properties)
     )
@@ -570,6 +587,8 @@ def table_registry(
         ("lakehouse_table_manifests", "Manifests in the current snapshot", stats.manifests),
         ("lakehouse_table_data_files", "Data files in the current snapshot", stats.data_files),
         ("lakehouse_table_metadata_bytes", "Size of the current metadata.json", stats.metadata_bytes),
+        ("lakehouse_table_audit_refs", "Audit branches and tags (write-audit-publish) a failed hour left on the table",
+         stats.audit_refs),
         ("lakehouse_table_last_maintenance_timestamp_seconds", "When the hourly maintenance last finished",
          now if now is not None else time.time()),
     ):  # fmt: skip
@@ -584,16 +603,17 @@ def table_registry(
 
 
 MAINTAINED_TABLES = ("bronze.trades", "silver.trades", "silver.trades_rejected")
-GOLD_NAMESPACE = "gold"
 
 
 def maintained_tables(catalog) -> list[str]:
-    """Bronze and silver, and every gold table dbt has built (their names come from the models)."""
-    try:
-        gold = [".".join(identifier) for identifier in catalog.list_tables(GOLD_NAMESPACE)]
-    except Exception as exc:  # no gold namespace yet (a fresh stack): nothing of gold to maintain
-        log.info("no gold tables to maintain: %s", exc)
-        gold = []
+    """Bronze and silver, and every gold table dbt has built (their names come from the models), in
+    ``gold`` and in write-audit-publish's shadow ``gold_audit``."""
+    gold = []
+    for namespace in (wap.GOLD_NAMESPACE, wap.AUDIT_NAMESPACE):
+        try:
+            gold += [".".join(identifier) for identifier in catalog.list_tables(namespace)]
+        except Exception as exc:  # no such namespace yet (a fresh stack): nothing there to maintain
+            log.info("no %s tables to maintain: %s", namespace, exc)
     return [*MAINTAINED_TABLES, *sorted(gold)]
 
 
@@ -606,10 +626,15 @@ def run_hourly(settings, identifier: str, now: datetime) -> HourlyResult:
 
     table = load_catalog(settings).load_table(identifier)
     job = f"maintenance_{identifier.replace('.', '_')}"
-    # bronze's commits carry the writer's Kafka offsets and recorded resets (other tables have none)
+
+    # bronze's commits carry the writer's Kafka offsets and recorded resets, gold's the snapshot of
+    # gold_audit they were published from (other tables have none of either)
+    def carried(t: Table) -> dict[str, str]:
+        return {**offsets_properties(t), **wap.carried_properties(t)}
+
     result = run_and_push(
         settings, job,
-        lambda: maintain_hour(table, settings.s3, settings.maintenance, now, offsets_properties),
+        lambda: maintain_hour(table, settings.s3, settings.maintenance, now, carried),
         HourlyResult.metric_counts, None, lambda r, registry: table_registry(r, registry=registry),
     )  # fmt: skip
     return result

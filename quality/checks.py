@@ -161,12 +161,18 @@ def metrics_registry(suites: list[SuiteResult], end: datetime, registry: Collect
 
 
 def run_quality(
-    settings: Settings, start: datetime, end: datetime, *, max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S,
+    datasets: tuple[Dataset, ...] = DATASETS,
 ) -> QualityResult:
-    """Validate silver and gold for ``[start, end)``; write results JSON and push metrics."""
+    """Validate silver and gold for ``[start, end)``; write results JSON and push metrics.
+    ``datasets``: what is read (``quality.audit`` passes them aimed at an hour's staged state)."""
     if start.tzinfo is None or end.tzinfo is None or start >= end:
         raise ValueError(f"the window needs timezone-aware start < end, got {start} .. {end}")
-    frames = read_window(settings, DATASETS, start, end)
+    frames = read_window(settings, datasets, start, end)
     digests, raw = validate(frames, suites_for(settings, max_silver_lag_s))
     out_dir = settings.data_dir / "quality"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,11 +190,15 @@ def run_quality(
 
 
 def quality_job(
-    settings: Settings, window: Window, max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S
+    settings: Settings,
+    window: Window,
+    max_silver_lag_s: int = DEFAULT_MAX_SILVER_LAG_S,
+    datasets: tuple[Dataset, ...] = DATASETS,
 ) -> QualityResult:
     """One quality run for ``window`` pushed as job ``quality`` (success, duration, suites, window),
     besides the per-suite gauges ``run_quality`` pushes."""
     return run_and_push(
-        settings, JOB, lambda: run_quality(settings, window.start, window.end, max_silver_lag_s=max_silver_lag_s),
+        settings, JOB,
+        lambda: run_quality(settings, window.start, window.end, max_silver_lag_s=max_silver_lag_s, datasets=datasets),
         QualityResult.metric_counts, window.end, lambda r, registry: metrics_registry(r.suites, r.end, registry),
     )  # fmt: skip

@@ -12,7 +12,8 @@ for a hole in the trade ids, with `first_id` and `last_id` too (and `start`/`end
    lag zero for the trades topic), bounded by a timeout.
 3. **silver / gold / quality**: silver for the bronze ingest window the backfill produced
    (backfilled rows are ingested *now*, whatever their event time), then gold, whose late-data
-   handling re-aggregates the affected candles, then the quality suites for the range.
+   handling re-aggregates the affected candles, then the quality suites for the range. Written to
+   `main` directly, not staged: a backfill window is not an hour of its own (docs/write-audit-publish.md).
 4. **recheck** (after silver): the completeness check for the range, which closes (`filled`) the
    holes of `silver.trade_gaps` now present.
 """
@@ -67,19 +68,19 @@ def crypto_backfill():
     def silver(bronze_result: dict) -> dict:
         from orchestration import tasks
 
-        return tasks.silver(bronze_result["ingest_start"], bronze_result["ingest_end"])
+        return tasks.silver(bronze_result["ingest_start"], bronze_result["ingest_end"], staged=False)
 
     @task
     def gold(silver_result: dict, params=None) -> dict:
         from orchestration import tasks
 
-        return tasks.gold(params["start"], params["end"])
+        return tasks.gold(params["start"], params["end"], staged=False)
 
     @task(retries=0)
     def quality(gold_result: dict, params=None) -> dict:
         from orchestration import tasks
 
-        return tasks.quality(params["start"], params["end"])
+        return tasks.quality(params["start"], params["end"], staged=False)
 
     @task
     def recheck(silver_result: dict, params=None) -> list[dict]:

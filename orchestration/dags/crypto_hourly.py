@@ -4,12 +4,20 @@
 Each run owns exactly one hour, `[data_interval_start, data_interval_end)` of bronze **ingest
 time** (a cron data-interval timetable gives every run a real interval). Steps:
 
-1. **silver**: type, validate and deduplicate the hour's bronze rows into `silver.trades`
-   (rejects to `silver.trades_rejected`); idempotent, so a retry or a re-run is safe.
-2. **gold**: `dbt build` of the gold models (late trades re-aggregate the candles they touch).
-3. **quality**: Great Expectations suites on silver and gold for the hour. A failed suite fails
-   the run visibly, without retries (a retry cannot fix bad data), and pushes a metric saying so.
-4. **completeness** (after silver): look for holes in each product's consecutive trade ids over
+Write-audit-publish (docs/write-audit-publish.md): silver and gold are written where readers do not
+look, audited there, and published only if the audit passes.
+
+1. **silver**: type, validate and deduplicate the hour's bronze rows into the Iceberg branch
+   `audit-<hour>` of `silver.trades` (rejects: of `silver.trades_rejected`), reset from `main`;
+   idempotent, so a retry or a re-run is safe.
+2. **gold**: `dbt build` of the gold models into the shadow namespace `gold_audit`, from silver at
+   the audit branches (late trades re-aggregate the candles they touch).
+3. **quality** (the audit): Great Expectations suites on the staged silver and gold for the hour. A
+   failed suite fails the run visibly, without retries (a retry cannot fix bad data), pushes a
+   metric saying so, and publishes nothing: `main` and `gold.*` stay as they were.
+4. **publish**: fast-forward silver's `main` to the branches, copy gold's changes into `gold.*`
+   (one commit per table); idempotent, so a re-run after a crash publishes once.
+5. **completeness** (after publish): look for holes in each product's consecutive trade ids over
    the hour (and the one before, for late trades), record them in `silver.trade_gaps`, close the
    ones now filled; **backfill_gaps** triggers one `crypto_backfill` run per open hole (by trade
    id, from the exchange's REST API; that run re-checks and closes it). Triggered, not awaited:
@@ -30,7 +38,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from orchestration.schedule import DEFAULT_ARGS, START_DATE
 
-TAGS = ["lakehouse", "hourly", "silver", "gold", "quality"]
+TAGS = ["lakehouse", "hourly", "silver", "gold", "quality", "publish"]
 
 
 @dag(
@@ -64,17 +72,22 @@ def crypto_hourly():
         return tasks.quality(data_interval_start, data_interval_end)
 
     @task
-    def completeness(silver_result: dict, data_interval_start=None, data_interval_end=None) -> list[dict]:
+    def publish(quality_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.publish(data_interval_start, data_interval_end)
+
+    @task
+    def completeness(published: dict, data_interval_start=None, data_interval_end=None) -> list[dict]:
         from orchestration import tasks
 
         return tasks.completeness(data_interval_start, data_interval_end, recheck=True)
 
-    refined = silver()
-    quality(gold(refined))
+    published = publish(quality(gold(silver())))
     # one mapped trigger per hole (none: skipped); run ids name the hole, so a retry never doubles it
     TriggerDagRunOperator.partial(
         task_id="backfill_gaps", trigger_dag_id="crypto_backfill", skip_when_already_exists=True
-    ).expand_kwargs(completeness(refined))
+    ).expand_kwargs(completeness(published))
 
 
 crypto_hourly()

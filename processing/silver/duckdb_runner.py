@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.table.refs import MAIN_BRANCH
 
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
@@ -122,16 +123,19 @@ def replaced_keys_filter(keys: pa.Table) -> BooleanExpression | None:
 
 def commit(catalog: Catalog, tables: SilverTables, refined: Refined) -> None:
     """Write a refined window: one atomic transaction per table that changes. The changed rows are
-    streamed in batches (several appends, still one commit), so memory does not grow with the window."""
+    streamed in batches (several appends, still one commit), so memory does not grow with the window.
+    Commits go to ``tables.branch`` (``main`` when None)."""
+    branch = tables.branch or MAIN_BRANCH
     if refined.changed:
         replaced = replaced_keys_filter(refined.replaced_keys)
         with catalog.load_table(tables.silver).transaction() as tx:
             if replaced is not None:
-                tx.delete(replaced)
+                tx.delete(replaced, branch=branch)
             for batch in refined.changes():
-                tx.append(pa.Table.from_batches([batch]).select(list(sql.SILVER_COLUMNS)).cast(SILVER_ARROW))
+                rows = pa.Table.from_batches([batch]).select(list(sql.SILVER_COLUMNS)).cast(SILVER_ARROW)
+                tx.append(rows, branch=branch)
     if refined.new_rejects.num_rows:
-        catalog.load_table(tables.rejected).append(refined.new_rejects.cast(REJECTED_ARROW))
+        catalog.load_table(tables.rejected).append(refined.new_rejects.cast(REJECTED_ARROW), branch=branch)
 
 
 def run_duckdb(settings: Settings, window: Window, tables: SilverTables = CONTRACT_TABLES) -> SilverResult:

@@ -23,11 +23,14 @@ UNAVAILABLE_PREFIX = "SILVER_UNAVAILABLE "
 
 @dataclass(frozen=True)
 class SilverTables:
-    """Identifiers ("namespace.table") of the three tables a run touches; the contracts' by default."""
+    """Identifiers ("namespace.table") of the three tables a run touches; the contracts' by default.
+    ``branch``: the Iceberg branch silver and its rejects are committed to (write-audit-publish's
+    ``audit-<hour>``, see ``processing/wap.py``); None commits to ``main``."""
 
     bronze: str = BRONZE_TRADES.identifier
     silver: str = SILVER_TRADES.identifier
     rejected: str = SILVER_TRADES_REJECTED.identifier
+    branch: str | None = None
 
 
 CONTRACT_TABLES = SilverTables()

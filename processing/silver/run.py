@@ -41,9 +41,23 @@ def run_silver(
     raise ValueError(f"unknown processing engine {chosen!r}: expected duckdb or spark")
 
 
-def silver_job(settings: Settings, window: Window, engine: Engine | None = None) -> SilverResult:
-    """One silver run for ``window``, its figures pushed as job ``silver`` (success, rows by kind)."""
+def run_staged(settings: Settings, window: Window, engine: Engine | None = None) -> SilverResult:
+    """Refine ``window`` onto its audit branch (write-audit-publish, ``processing/wap.py``), reset
+    from ``main`` first; readers see nothing of it until the audit passes and publishes."""
+    from infrastructure.catalog import load_catalog
+    from processing import wap
+
+    wap.stage_silver(load_catalog(settings), window.start)
+    tables = SilverTables(branch=wap.branch_name(window.start))
+    return run_silver(settings, window.start, window.end, engine=engine, tables=tables)
+
+
+def silver_job(
+    settings: Settings, window: Window, engine: Engine | None = None, staged: bool = False
+) -> SilverResult:
+    """One silver run for ``window``, its figures pushed as job ``silver`` (success, rows by kind);
+    ``staged``: onto the hour's audit branch instead of ``main``."""
+    run = run_staged if staged else lambda s, w, engine: run_silver(s, w.start, w.end, engine=engine)
     return run_and_push(
-        settings, JOB, lambda: run_silver(settings, window.start, window.end, engine=engine),
-        SilverResult.metric_counts, window.end,
+        settings, JOB, lambda: run(settings, window, engine=engine), SilverResult.metric_counts, window.end,
     )  # fmt: skip

@@ -59,6 +59,11 @@ def parse_result(stdout: str) -> SilverResult:
 
 
 def submit(settings: Settings, window: Window, tables: SilverTables) -> SilverResult:
+    if tables.branch is not None:
+        raise ValueError(
+            f"the Spark silver job commits to main only, not to branch {tables.branch!r}: "
+            "set LAKEHOUSE_ORCHESTRATION__WRITE_AUDIT_PUBLISH=false for the spark engine"
+        )
     spark_submit = spark_submit_path()
     if spark_submit is None:
         raise SparkUnavailable(

@@ -16,7 +16,7 @@
 {%- set kafka_wait = dbt.datediff('kafka_timestamp', 'ingest_time', 'millisecond') -%}
 
 with trades as (
-    {{ trades_in_scope(ref('stg_silver__trades'), source('silver', 'trades')) }}
+    {{ trades_in_scope(ref('stg_silver__trades'), silver_source('trades')) }}
 )
 
 select

@@ -8,7 +8,7 @@
 ) }}
 
 with trades as (
-    {{ trades_in_scope(ref('stg_silver__trades'), source('silver', 'trades')) }}
+    {{ trades_in_scope(ref('stg_silver__trades'), silver_source('trades')) }}
 ),
 
 candles as (

@@ -13,4 +13,4 @@ select
     sequence,
     source,
     kafka_timestamp
-from {{ source('silver', 'trades') }}
+from {{ silver_source('trades') }}

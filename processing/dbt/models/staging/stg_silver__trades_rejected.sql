@@ -7,4 +7,4 @@ select
     ingest_time,
     source,
     reason
-from {{ source('silver', 'trades_rejected') }}
+from {{ silver_source('trades_rejected') }}
