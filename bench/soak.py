@@ -43,6 +43,7 @@ from pathlib import Path
 
 from pyarrow import fs as pafs
 
+from infrastructure import seaweed_log
 from infrastructure.bootstrap import ensure_tables, ensure_topics
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
@@ -51,7 +52,6 @@ from orchestration.local_stack import bench_stack, synthetic_trade
 from processing.bronze.rows import Batch, Consumed, Message
 from processing.bronze.writer import BronzeWriter
 from processing.duckdb_engine import connect
-from infrastructure import seaweed_log
 from processing.maintenance import (
     StreamingRetention,
     maintained_tables,
@@ -130,7 +130,9 @@ def bytes_under(filesystem: pafs.S3FileSystem, location: str) -> int:
 def disk_bytes(folder: Path) -> int:
     """Bytes the folder takes on disk (``du``): SeaweedFS's volumes, filer store and indexes."""
     return sum(
-        os.lstat(os.path.join(root, name)).st_blocks * 512 for root, _, names in os.walk(folder) for name in names
+        os.lstat(os.path.join(root, name)).st_blocks * 512
+        for root, _, names in os.walk(folder)
+        for name in names
     )
 
 

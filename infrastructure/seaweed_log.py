@@ -12,33 +12,27 @@ master skips its maintenance scripts (whose default ``fs.log.purge -daysAgo=7`` 
 anyway), so the hourly maintenance purges it here through ``weed shell``. The compose stack runs
 ``weed server`` without an admin server: its master purges by itself (docker-compose.yml).
 
-``weed shell`` talks gRPC with mutual TLS, configured by the ``security.toml`` in SeaweedFS's data
-folder, so it runs with that folder as its working directory. The embedded stack names the log
+``weed shell`` (:func:`infrastructure.services.run_shell`) talks gRPC with mutual TLS, configured by
+the ``security.toml`` in SeaweedFS's data folder. The embedded stack names the log
 files in UTC (``TZ=UTC`` in the service's environment, :func:`infrastructure.services.seaweedfs_spec`).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from infrastructure.services import venv_bin
+from infrastructure.services import SHELL_TIMEOUT_S, run_shell, venv_bin
 from infrastructure.settings import Settings
 
 LOG_ROOT = "/topics/.system/log"
 GARBAGE_WAIT_S = 30.0
-SHELL_TIMEOUT_S = 600.0  # a vacuum copies a volume's live needles: minutes for a full 1 GB volume
 # one line of `fs.ls -l`: mode, replicas/chunks, owner, group, size, full path
 _LS_LINE = re.compile(r"^(?P<mode>[d-][rwx-]{9})\s+\d+\s+\S+\s+\S+\s+(?P<size>\d+)\s+(?P<path>/\S+)$")
 _MINUTE_FILE = re.compile(r"/(?P<day>\d{4}-\d{2}-\d{2})/(?P<hm>\d{2}-\d{2})\.[0-9a-f]+$")
-
-
-class StorageShellError(RuntimeError):
-    """``weed shell`` failed or is unavailable; the message names the command and the fix."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +103,10 @@ def expired(files: list[LogFile], older_than: datetime) -> list[LogFile]:
 
 def volume_totals(volume_list: str) -> tuple[int, int]:
     """(bytes, deleted bytes) held by every volume, from ``volume.list`` output."""
-    sizes = [(int(m[1]), int(m[2])) for m in re.finditer(r"volume Id:\d+, Size:(\d+),.*?DeletedByteCount:(\d+)", volume_list)]
+    sizes = [
+        (int(m[1]), int(m[2]))
+        for m in re.finditer(r"volume Id:\d+, Size:(\d+),.*?DeletedByteCount:(\d+)", volume_list)
+    ]
     return sum(s for s, _ in sizes), sum(d for _, d in sizes)
 
 
@@ -130,40 +127,10 @@ def shell_available(settings: Settings) -> bool:
     return (seaweed_dir(settings) / "security.toml").is_file() and Path(venv_bin("weed")).is_file()
 
 
-def run_shell(folder: Path, master: str, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
-    """Run ``script`` (one command per line) in ``weed shell`` against ``master``, from SeaweedFS's
-    data ``folder`` (its ``security.toml``)."""
-    argv = [venv_bin("weed"), "shell", f"-master={master}"]
-    try:
-        proc = subprocess.run(
-            argv, input=script, capture_output=True, text=True, cwd=folder, timeout=timeout_s, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise StorageShellError(
-            f"weed shell against {master} failed ({exc}); is the stack up? (`lakehouse status`)"
-        ) from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        raise StorageShellError(f"weed shell against {master} failed: {tail[0]}; is the stack up? (`lakehouse status`)")
-    return proc.stdout
-
-
 def weed_shell(settings: Settings, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
     """``weed shell`` against this stack's SeaweedFS."""
     master = f"{settings.stack.host}:{settings.stack.seaweed_master_port}"
     return run_shell(seaweed_dir(settings), master, script, timeout_s)
-
-
-def volumes_served(folder: Path, master: str) -> bool:
-    """Every volume on disk in ``folder`` is registered with the master, so reads of any object can
-    be routed. After a restart the S3 gateway and the catalog answer (the filer's store is local)
-    seconds before the volume server's first heartbeat; a read meanwhile fails (INTERNAL_FAILURE)."""
-    on_disk = len(list(folder.glob("*.dat")))
-    try:
-        listing = run_shell(folder, master, "volume.list\n", timeout_s=30)
-    except StorageShellError:
-        return False
-    return len(re.findall(r"volume Id:\d+,", listing)) >= on_disk
 
 
 def log_files(settings: Settings) -> list[LogFile]:

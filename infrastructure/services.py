@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -188,8 +189,10 @@ def seaweedfs_spec(
         cwd=data_dir,
         host=host,
         ready_ports=(p.s3, p.iceberg),
-        ready_probe=lambda: catalog_answers(f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials)
-        and volumes_served(data_dir, f"{host}:{p.master}"),
+        ready_probe=lambda: (
+            catalog_answers(f"http://{host}:{p.iceberg}", f"s3://{table_bucket}", credentials)
+            and volumes_served(data_dir, f"{host}:{p.master}")
+        ),
         # the filer names its metadata log's minute files in local time: UTC, so the purge of
         # infrastructure.seaweed_log reads them the same whatever the machine's zone
         env={"TZ": "UTC"},
@@ -310,10 +313,45 @@ def port_open(host: str, port: int) -> bool:
     return False
 
 
-def volumes_served(data_dir: Path, master: str) -> bool:
-    from infrastructure import seaweed_log  # it builds on this module
+# ---------------------------------------------------------------- weed shell
 
-    return seaweed_log.volumes_served(data_dir, master)
+SHELL_TIMEOUT_S = 600.0  # a vacuum copies a volume's live needles: minutes for a full 1 GB volume
+
+
+class StorageShellError(RuntimeError):
+    """``weed shell`` failed or is unavailable; the message names the command and the fix."""
+
+
+def run_shell(folder: Path, master: str, script: str, timeout_s: float = SHELL_TIMEOUT_S) -> str:
+    """Run ``script`` (one command per line) in ``weed shell`` against ``master``, from SeaweedFS's
+    data ``folder``: weed reads the ``security.toml`` there (gRPC mutual TLS)."""
+    argv = [venv_bin("weed"), "shell", f"-master={master}"]
+    try:
+        proc = subprocess.run(
+            argv, input=script, capture_output=True, text=True, cwd=folder, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StorageShellError(
+            f"weed shell against {master} failed ({exc}); is the stack up? (`lakehouse status`)"
+        ) from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        raise StorageShellError(
+            f"weed shell against {master} failed: {tail[0]}; is the stack up? (`lakehouse status`)"
+        )
+    return proc.stdout
+
+
+def volumes_served(folder: Path, master: str) -> bool:
+    """Every volume on disk in ``folder`` is registered with the master, so reads of any object can
+    be routed. After a restart the S3 gateway and the catalog answer (the filer's store is local)
+    seconds before the volume server's first heartbeat; a read meanwhile fails (INTERNAL_FAILURE)."""
+    on_disk = len(list(folder.glob("*.dat")))
+    try:
+        listing = run_shell(folder, master, "volume.list\n", timeout_s=30)
+    except StorageShellError:
+        return False
+    return len(re.findall(r"volume Id:\d+,", listing)) >= on_disk
 
 
 def catalog_answers(uri: str, warehouse: str, credentials: tuple[str, str]) -> bool:

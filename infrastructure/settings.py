@@ -240,9 +240,13 @@ class MaintenanceSettings(_Section):
         "deleted hourly and vacuumed (infrastructure/seaweed_log.py)",
     )
     service_log_max_mb: int = Field(
-        64, ge=1, description="embedded stack: a service log over this is copied to <name>.log.1 and truncated"
+        64,
+        ge=1,
+        description="embedded stack: a service log over this is copied to <name>.log.1 and truncated",
     )
-    task_log_retention_days: float = Field(7.0, gt=0, description="Airflow task logs older than this are deleted")
+    task_log_retention_days: float = Field(
+        7.0, gt=0, description="Airflow task logs older than this are deleted"
+    )
     audit_ref_retention_hours: float = Field(
         48.0, gt=0, description="a failed hour's audit branches and tags are kept this long for inspection"
     )

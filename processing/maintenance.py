@@ -662,7 +662,9 @@ class Housekeeping:
         }
 
     def summary(self) -> str:
-        journal = self.journal.summary() if self.journal is not None else "storage log: no embedded SeaweedFS here"
+        journal = (
+            self.journal.summary() if self.journal is not None else "storage log: no embedded SeaweedFS here"
+        )
         return (
             f"{journal}; service logs rotated: {', '.join(self.service_logs_rotated) or 'none'}; "
             f"Airflow task logs deleted: {self.task_logs_deleted} ({self.task_log_bytes_deleted / 1e6:.1f} MB)"
@@ -673,7 +675,8 @@ def housekeeping_registry(result: Housekeeping, registry: CollectorRegistry) -> 
     """The storage journal's size after the purge (``lakehouse_storage_log_bytes``)."""
     if result.journal is not None:
         Gauge(
-            "lakehouse_storage_log_bytes", "Bytes of SeaweedFS's filer metadata log kept after the hourly purge",
+            "lakehouse_storage_log_bytes",
+            "Bytes of SeaweedFS's filer metadata log kept after the hourly purge",
             registry=registry,
         ).set(result.journal.bytes_kept)
 
@@ -700,9 +703,13 @@ def run_housekeeping(
         if seaweed_log.shell_available(settings):
             cutoff = journal_older_than or now - timedelta(hours=policy.storage_log_retention_hours)
             journal = seaweed_log.purge_log(settings, cutoff)
-        rotated = housekeeping.rotate_service_logs(settings.data_dir / "logs", policy.service_log_max_mb * 2**20)
+        rotated = housekeeping.rotate_service_logs(
+            settings.data_dir / "logs", policy.service_log_max_mb * 2**20
+        )
         pruned = (
-            housekeeping.prune_old_files(task_log_folder, now - timedelta(days=policy.task_log_retention_days))
+            housekeeping.prune_old_files(
+                task_log_folder, now - timedelta(days=policy.task_log_retention_days)
+            )
             if task_log_folder is not None
             else housekeeping.FilesPruned(0, 0)
         )

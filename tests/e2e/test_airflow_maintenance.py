@@ -101,7 +101,9 @@ def test_maintenance_dag_compacts_bronze_and_the_writer_resumes_exactly(broker, 
         proc = run_airflow(env, "dags", "test", "crypto_maintenance", run_at)
         states = task_states(home, "crypto_maintenance")
         assert states == {
-            "tables": "success", **{f"maintain[{i}]": "success" for i in range(3)}, "housekeeping": "success"
+            "tables": "success",
+            **{f"maintain[{i}]": "success" for i in range(3)},
+            "housekeeping": "success",
         }, proc.stdout[-6000:] + proc.stderr[-3000:]
         assert "storage log: deleted" in proc.stdout + proc.stderr  # it reached SeaweedFS (not skipped)
 

@@ -9,21 +9,27 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from infrastructure import seaweed_log
+from infrastructure import seaweed_log, services
 from infrastructure.catalog import load_catalog
 from tests.fixtures.services import settings_for
 
 WAIT_FOR_SECOND_MINUTE_S = 300  # the filer starts a new minute file at most a minute (+ flush) later
 
 
-def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touching_tables(seaweedfs) -> None:
+def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touching_tables(
+    seaweedfs,
+) -> None:
     settings = settings_for(
-        seaweedfs=seaweedfs, data_dir=seaweedfs.spec.cwd.parent, stack={"seaweed_master_port": seaweedfs.master_port}
+        seaweedfs=seaweedfs,
+        data_dir=seaweedfs.spec.cwd.parent,
+        stack={"seaweed_master_port": seaweedfs.master_port},
     )
     assert seaweed_log.shell_available(settings)
     catalog = load_catalog(settings)
     catalog.create_namespace_if_not_exists("storagelog")
-    table = catalog.create_table("storagelog.commits", schema=pa.schema([("i", pa.int64()), ("pad", pa.string())]))
+    table = catalog.create_table(
+        "storagelog.commits", schema=pa.schema([("i", pa.int64()), ("pad", pa.string())])
+    )
     # commits until the journal has files of at least two minutes (each commit journals its metadata.json)
     deadline, commits = time.monotonic() + WAIT_FOR_SECOND_MINUTE_S, 0
     while len(seaweed_log.log_files(settings)) < 2 or commits < 20:
@@ -59,10 +65,10 @@ def test_purge_deletes_old_journal_minutes_and_reclaims_their_space_without_touc
 
 def test_seaweedfs_is_ready_only_when_the_master_serves_every_volume_on_disk(seaweedfs, tmp_path) -> None:
     folder, master = seaweedfs.spec.cwd, f"127.0.0.1:{seaweedfs.master_port}"
-    assert seaweed_log.volumes_served(folder, master)
+    assert services.volumes_served(folder, master)
     # the same master seen from a folder holding one volume more than it serves (a restart before
     # the volume server's first heartbeat looks like this)
     shutil.copy(folder / "security.toml", tmp_path / "security.toml")
     for i in range(len(list(folder.glob("*.dat"))) + 1):
         (tmp_path / f"{i + 1000}.dat").touch()
-    assert not seaweed_log.volumes_served(tmp_path, master)
+    assert not services.volumes_served(tmp_path, master)

@@ -49,4 +49,6 @@ def test_task_logs_older_than_the_cutoff_go_and_so_do_the_folders_they_leave_emp
     assert pruned == housekeeping.FilesPruned(1, 30)
     assert not (tmp_path / "dag_id=crypto_hourly" / "run_id=old").exists()
     assert (new_run / "attempt=1.log").read_text() == "n" * 7 and tmp_path.is_dir()
-    assert housekeeping.prune_old_files(tmp_path / "missing", datetime.now(UTC)) == housekeeping.FilesPruned(0, 0)
+    assert housekeeping.prune_old_files(tmp_path / "missing", datetime.now(UTC)) == housekeeping.FilesPruned(
+        0, 0
+    )

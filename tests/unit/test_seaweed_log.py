@@ -43,7 +43,10 @@ def test_a_file_expires_once_its_whole_minute_is_older_than_the_cutoff_and_the_n
 
 
 def test_the_purge_script_names_each_file() -> None:
-    files = [LogFile("/l/2026-12-02/02-20.ab", 1, minute(2, 20)), LogFile("/l/2026-12-02/02-21.ab", 1, minute(2, 21))]
+    files = [
+        LogFile("/l/2026-12-02/02-20.ab", 1, minute(2, 20)),
+        LogFile("/l/2026-12-02/02-21.ab", 1, minute(2, 21)),
+    ]
     assert seaweed_log.rm_script(files) == "fs.rm /l/2026-12-02/02-20.ab\nfs.rm /l/2026-12-02/02-21.ab\n"
 
 
