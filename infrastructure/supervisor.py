@@ -247,6 +247,8 @@ def settings_on_free_ports(data_dir: Path, **overrides: object) -> Settings:
             "producer_port": services.free_port(),
             "binance_producer_port": services.free_port(),
             "bronze_port": services.free_port(),
+            "coingecko_producer_port": services.free_port(),
+            "bronze_reference_port": services.free_port(),
             "pushgateway_url": f"http://127.0.0.1:{services.free_port()}",
             "dashboard_port": services.free_port(),
         },
