@@ -86,20 +86,29 @@ class ReferencePrice(msgspec.Struct, frozen=True, gc=False):
     @classmethod
     def from_wire(cls, value: bytes | str) -> ReferencePrice:
         """Parse a wire message; raises ``InvalidReference`` (an ``InvalidTrade``) with the reason."""
-        obj = load_json_object(value)
+        try:
+            obj = load_json_object(value)
+        except InvalidTrade as exc:
+            raise InvalidReference(str(exc)) from None
         missing = [f for f in WIRE_FIELDS if f not in obj]
         if missing:
             raise InvalidReference(f"missing fields: {', '.join(missing)}")
         for name in ("source", "coin_id", "vs_currency", "product_id", "raw"):
             if not isinstance(obj[name], str):
                 raise InvalidReference(f"{name} must be a string")
+        try:
+            price = parse_decimal(obj["price"], "price")
+            event_time = parse_time(obj["event_time"], "event_time")
+            receive_time = parse_time(obj["receive_time"], "receive_time")
+        except InvalidTrade as exc:  # the shared helpers' error, as this event's
+            raise InvalidReference(str(exc)) from None
         return cls(
             source=obj["source"],
             coin_id=obj["coin_id"],
             vs_currency=obj["vs_currency"],
             product_id=obj["product_id"],
-            price=parse_decimal(obj["price"], "price"),
-            event_time=parse_time(obj["event_time"], "event_time"),
-            receive_time=parse_time(obj["receive_time"], "receive_time"),
+            price=price,
+            event_time=event_time,
+            receive_time=receive_time,
             raw=obj["raw"],
         )
