@@ -543,6 +543,8 @@ def to_environment(settings: BaseModel, prefix: str = ENV_PREFIX) -> dict[str, s
             env[variable] = value.get_secret_value()
         elif isinstance(value, tuple | list):
             env[variable] = json.dumps(list(value))
+        elif isinstance(value, dict):
+            env[variable] = json.dumps(value)
         elif value is not None:
             env[variable] = str(value)
     return env
