@@ -9,7 +9,9 @@ settings), counted as ``unchanged`` otherwise. A poll that fails (network, 5xx a
 a ``Retry-After`` beyond ``coingecko.max_wait_s``) is logged in one line and counted; the next
 interval asks again.
 
-The synthetic twin (``--source synthetic --venue coingecko``, source ``synthetic-coingecko``) writes
+``--source auto --venue coingecko`` (what ``lakehouse demo`` runs) polls CoinGecko and, if its first
+poll fails, switches to the synthetic twin for the rest of the run. The synthetic twin
+(``--source synthetic --venue coingecko``, source ``synthetic-coingecko``) writes
 answers in the same format from the synthetic trade walk (:mod:`ingestion.sources`) and sends them
 through the same parser, so the offline stack has a reference feed whose prices follow the
 synthetic trades (see :func:`synthetic_answers`).
@@ -139,9 +141,15 @@ class ReferencePublisher:
 
 
 async def poll_coingecko(
-    settings: Settings, publisher: ReferencePublisher, stop: asyncio.Event, max_polls: int | None = None
-) -> None:
-    """Poll until ``stop`` (or ``max_polls`` answers or failures); the first poll at once."""
+    settings: Settings,
+    publisher: ReferencePublisher,
+    stop: asyncio.Event,
+    max_polls: int | None = None,
+    fallback: bool = False,
+) -> bool:
+    """Poll until ``stop`` (or ``max_polls`` answers or failures); the first poll at once. With
+    ``fallback``: return False, having published nothing, if the first poll fails (the API is not
+    reachable from here); True otherwise."""
     coingecko = settings.coingecko
     async with aiohttp.ClientSession(headers=session_headers(coingecko)) as session:
         client = CoinGeckoRest(coingecko, session)
@@ -151,16 +159,21 @@ async def poll_coingecko(
             limited = client.rate_limited
             try:
                 body, received = await client.simple_price()
-                publisher.publish(body, received)
             except RestError as exc:
+                if fallback and publisher.counts.polls == 0:
+                    log.warning("reference poll failed: %s", exc)
+                    return False
                 publisher.failed_poll(str(exc))
+            else:
+                publisher.publish(body, received)
             publisher.metrics.rate_limited.inc(client.rate_limited - limited)
             if max_polls is not None and publisher.counts.polls >= max_polls:
-                return
+                return True
             wait = coingecko.poll_interval_s - (loop.time() - started)
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
+    return True
 
 
 def synthetic_answers(

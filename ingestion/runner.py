@@ -60,6 +60,7 @@ from ingestion.venue_io import RestError
 log = logging.getLogger(__name__)
 # starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
+REFERENCE_FALLBACK_NOTICE = "live CoinGecko API unreachable"  # the same for ``--source auto --venue coingecko``
 SourceName = Literal["coinbase", "binance", "coingecko", "replay", "synthetic", "auto"]
 VenueName = Literal["coinbase", "binance", "coingecko"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
@@ -159,9 +160,7 @@ class Ingestor:
         reference = venue_name == "coingecko"
         topic = settings.kafka.reference_topic if reference else None
         producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug, topic)
-        publisher = ReferencePublisher(
-            settings, producer, self.metrics, SYNTHETIC_SOURCE if options.source == "synthetic" else EXCHANGE
-        ) if reference else None  # fmt: skip
+        publisher = ReferencePublisher(settings, producer, self.metrics, EXCHANGE) if reference else None
         venue: Venue = (
             binance_venue(settings, symbols) if venue_name == "binance" else coinbase_venue(settings)
         )
@@ -175,7 +174,7 @@ class Ingestor:
             if not ready:
                 log.warning("stopped before Kafka at %s could be reached", settings.kafka.bootstrap_servers)
             elif publisher is not None:
-                await self._run_reference(publisher, options)
+                source = await self._run_reference(publisher, options)
             elif source in ("coinbase", "auto"):
                 live = await self._run_coinbase(pipeline, options, pending, fallback=source == "auto")
                 source = "coinbase" if live else "synthetic"
@@ -205,22 +204,28 @@ class Ingestor:
             producer.restarts, producer.resent, pending, publisher.counts if publisher else None,
         )  # fmt: skip
 
-    async def _run_reference(self, publisher: ReferencePublisher, options: RunOptions) -> None:
-        """CoinGecko polls (or their synthetic twin's answers) until stopped; ``--max-messages``
-        counts answers."""
+    async def _run_reference(self, publisher: ReferencePublisher, options: RunOptions) -> str:
+        """CoinGecko polls (``auto``: or, if the first fails, the synthetic twin's answers; ``synthetic``:
+        those only) until stopped; ``--max-messages`` counts answers. Returns the source that ran."""
         stop = self._stop
         assert stop is not None
-        if options.source == "synthetic":
-            settings = self.settings
-            rate = options.rate_per_s or settings.synthetic.rate_per_s
-            seed = settings.synthetic.seed if options.seed is None else options.seed
-            await run_synthetic_reference(
-                settings, publisher, stop, seed, rate, options.speed, options.max_messages
+        if options.source in ("coingecko", "auto"):
+            auto = options.source == "auto"
+            live = await poll_coingecko(self.settings, publisher, stop, options.max_messages, fallback=auto)
+            if live:
+                return "coingecko"
+            self.echo(
+                f"{REFERENCE_FALLBACK_NOTICE} ({self.settings.coingecko.base_url}); "
+                f"switching to the SYNTHETIC reference source ({SYNTHETIC_SOURCE})"
             )
-        elif options.source == "coingecko":
-            await poll_coingecko(self.settings, publisher, stop, options.max_messages)
-        else:
-            raise ValueError(f"--source {options.source} has no reference prices (coingecko or synthetic)")
+        elif options.source != "synthetic":
+            raise ValueError(f"--source {options.source} has no reference prices (coingecko, auto or synthetic)")
+        settings = self.settings
+        publisher.source = SYNTHETIC_SOURCE
+        rate = options.rate_per_s or settings.synthetic.rate_per_s
+        seed = settings.synthetic.seed if options.seed is None else options.seed
+        await run_synthetic_reference(settings, publisher, stop, seed, rate, options.speed, options.max_messages)
+        return "synthetic"
 
     async def _binance_symbols(self, options: RunOptions) -> dict[str, str]:
         """Symbol -> product id: the venue's exchangeInfo for live trades (fetched once at start; a

@@ -161,3 +161,16 @@ def test_synthetic_reference_prices_are_their_own_source(broker: Broker, tmp_pat
     events = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, settings.kafka.reference_topic)]
     assert len(events) == 20 and {e["source"] for e in events} == {"synthetic-coingecko"}
     assert {e["product_id"] for e in events} == set(settings.products)
+
+
+def test_auto_falls_back_to_synthetic_reference_prices(broker: Broker, fake_coingecko: FakeCoinGecko) -> None:
+    settings = coingecko_settings(broker, fake_coingecko, base_url=f"http://127.0.0.1:{free_port()}/api/v3")
+    options = RunOptions(source="auto", venue="coingecko", speed=0, max_messages=2, serve_metrics=False)
+    ingest = IngestThread(settings, options).start()
+    summary = ingest.join(60)
+    assert summary.source == "synthetic" and summary.reference is not None
+    assert (summary.reference.polls, summary.reference.failed_polls, summary.reference.prices) == (2, 0, 8)
+    assert any(m.startswith("live CoinGecko API unreachable") for m in ingest.messages)
+    events = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, settings.kafka.reference_topic)]
+    assert {e["source"] for e in events} == {"synthetic-coingecko"}
+    assert {e["product_id"] for e in events} == {"BTC-USD", "BTC-EUR", "ETH-USD", "ETH-EUR"}
