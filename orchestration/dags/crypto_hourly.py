@@ -6,6 +6,8 @@ time** (a cron data-interval timetable gives every run a real interval). Steps:
 
 1. **silver**: type, validate and deduplicate the hour's bronze rows into `silver.trades`
    (rejects to `silver.trades_rejected`); idempotent, so a retry or a re-run is safe.
+   **silver_reference** does the same for the hour's reference prices (`silver.reference_prices`,
+   one row per source, coin, currency and `last_updated_at`).
 2. **gold**: `dbt build` of the gold models (late trades re-aggregate the candles they touch).
 3. **quality**: Great Expectations suites on silver and gold for the hour. A failed suite fails
    the run visibly, without retries (a retry cannot fix bad data), and pushes a metric saying so.
@@ -52,6 +54,12 @@ def crypto_hourly():
         return tasks.silver(data_interval_start, data_interval_end)
 
     @task
+    def silver_reference(data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.silver_reference(data_interval_start, data_interval_end)
+
+    @task
     def gold(silver_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
         from orchestration import tasks
 
@@ -70,7 +78,9 @@ def crypto_hourly():
         return tasks.completeness(data_interval_start, data_interval_end, recheck=True)
 
     refined = silver()
-    quality(gold(refined))
+    built = gold(refined)
+    silver_reference() >> built  # gold's price_deviation_1m reads the hour's reference prices
+    quality(built)
     # one mapped trigger per hole (none: skipped); run ids name the hole, so a retry never doubles it
     TriggerDagRunOperator.partial(
         task_id="backfill_gaps", trigger_dag_id="crypto_backfill", skip_when_already_exists=True

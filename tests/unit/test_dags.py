@@ -41,7 +41,8 @@ def test_hourly_graph_and_interval_timetable(dagbag) -> None:
 
     dag = dagbag.dags["crypto_hourly"]
     assert _edges(dag) == {
-        ("silver", "gold"), ("gold", "quality"), ("silver", "completeness"), ("completeness", "backfill_gaps")
+        ("silver", "gold"), ("gold", "quality"), ("silver", "completeness"), ("completeness", "backfill_gaps"),
+        ("silver_reference", "gold"),
     }  # fmt: skip
     trigger = dag.get_task("backfill_gaps")
     assert trigger.partial_kwargs["trigger_dag_id"] == "crypto_backfill"  # the DAG it starts exists
