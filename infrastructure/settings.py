@@ -217,6 +217,9 @@ class CoinGeckoSettings(_Section):
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
+    max_deviation_bps: float = Field(
+        1000.0, gt=0, description="quality: a venue VWAP this far from its reference fails (a wrong mapping)"
+    )
 
     @field_validator("ids", "vs_currencies", mode="before")
     @classmethod
