@@ -197,6 +197,8 @@ def prometheus_config(settings: Settings, template: str, password_file: Path) ->
         producer_target=f"{m.host}:{m.producer_port}",
         binance_producer_target=f"{m.host}:{m.binance_producer_port}",
         bronze_target=f"{m.host}:{m.bronze_port}",
+        coingecko_producer_target=f"{m.host}:{m.coingecko_producer_port}",
+        bronze_reference_target=f"{m.host}:{m.bronze_reference_port}",
         pushgateway_target=urlsplit(m.pushgateway_url).netloc,
         pushgateway_username=m.pushgateway_username,
         pushgateway_password_file=password_file,
