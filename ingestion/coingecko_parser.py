@@ -74,10 +74,14 @@ def parse_simple_price(
     for (coin, vs), product in pairs.items():
         coin_obj = answer.get(coin)
         if coin_obj is None:
-            refused.append(Refused(coin, vs, product, "missing_id", f"coin id {coin!r} missing from the answer"))
+            refused.append(
+                Refused(coin, vs, product, "missing_id", f"coin id {coin!r} missing from the answer")
+            )
             continue
         if not isinstance(coin_obj, dict):
-            refused.append(Refused(coin, vs, product, "invalid", f"{coin}: expected an object, got {coin_obj!r}"))
+            refused.append(
+                Refused(coin, vs, product, "invalid", f"{coin}: expected an object, got {coin_obj!r}")
+            )
             continue
         if vs not in coin_obj:
             refused.append(

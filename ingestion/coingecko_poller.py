@@ -37,7 +37,7 @@ from ingestion.coingecko_rest import CoinGeckoRest, session_headers
 from ingestion.metrics import IngestMetrics
 from ingestion.producer import TradeProducer
 from ingestion.reference_events import InvalidReference
-from ingestion.sources import INSTRUMENTS, GENERIC, synthetic_frames
+from ingestion.sources import GENERIC, INSTRUMENTS, synthetic_frames
 from ingestion.venue_io import RestError
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ class ReferenceMetrics:
 class ReferencePublisher:
     """Parsed answers -> the reference topic and the DLQ (no I/O of its own beyond the producer)."""
 
-    def __init__(self, settings: Settings, producer: TradeProducer, metrics: IngestMetrics, source: str) -> None:
+    def __init__(
+        self, settings: Settings, producer: TradeProducer, metrics: IngestMetrics, source: str
+    ) -> None:
         self.pairs = settings.coingecko.pair_products()
         self.producer = producer
         self.metrics = ReferenceMetrics(metrics)
@@ -214,7 +216,11 @@ def _answer_body(pairs: dict[tuple[str, str], str], last: dict[str, str], when: 
         price = last.get(product) or _start_price(product)
         coins.setdefault(coin, []).append(f'"{vs}":{price}')
     return (
-        "{" + ",".join(f'"{coin}":{{{",".join(fields)},"last_updated_at":{seconds}}}' for coin, fields in coins.items()) + "}"
+        "{"
+        + ",".join(
+            f'"{coin}":{{{",".join(fields)},"last_updated_at":{seconds}}}' for coin, fields in coins.items()
+        )
+        + "}"
     ).encode()
 
 

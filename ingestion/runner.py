@@ -60,7 +60,9 @@ from ingestion.venue_io import RestError
 log = logging.getLogger(__name__)
 # starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
-REFERENCE_FALLBACK_NOTICE = "live CoinGecko API unreachable"  # the same for ``--source auto --venue coingecko``
+REFERENCE_FALLBACK_NOTICE = (
+    "live CoinGecko API unreachable"  # the same for ``--source auto --venue coingecko``
+)
 SourceName = Literal["coinbase", "binance", "coingecko", "replay", "synthetic", "auto"]
 VenueName = Literal["coinbase", "binance", "coingecko"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
@@ -219,12 +221,16 @@ class Ingestor:
                 f"switching to the SYNTHETIC reference source ({SYNTHETIC_SOURCE})"
             )
         elif options.source != "synthetic":
-            raise ValueError(f"--source {options.source} has no reference prices (coingecko, auto or synthetic)")
+            raise ValueError(
+                f"--source {options.source} has no reference prices (coingecko, auto or synthetic)"
+            )
         settings = self.settings
         publisher.source = SYNTHETIC_SOURCE
         rate = options.rate_per_s or settings.synthetic.rate_per_s
         seed = settings.synthetic.seed if options.seed is None else options.seed
-        await run_synthetic_reference(settings, publisher, stop, seed, rate, options.speed, options.max_messages)
+        await run_synthetic_reference(
+            settings, publisher, stop, seed, rate, options.speed, options.max_messages
+        )
         return "synthetic"
 
     async def _binance_symbols(self, options: RunOptions) -> dict[str, str]:

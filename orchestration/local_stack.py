@@ -209,7 +209,9 @@ def produce(
     for key, value in messages:
         while True:
             try:
-                producer.produce(topic or settings.kafka.trades_topic, value=value, key=key, on_delivery=on_delivery)
+                producer.produce(
+                    topic or settings.kafka.trades_topic, value=value, key=key, on_delivery=on_delivery
+                )
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -74,7 +74,9 @@ def deviation_suite(max_deviation_bps: float) -> gx.ExpectationSuite:
     expectations.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(DEVIATION_KEY)))
     for column in (*DEVIATION_KEY, "versus_kind", "vwap", "versus_price", "versus_time", "deviation_bps"):
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
-    expectations.append(gxe.ExpectColumnValuesToBeInSet(column="versus_kind", value_set=["reference", "venue"]))
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInSet(column="versus_kind", value_set=["reference", "venue"])
+    )
     for column in ("vwap", "versus_price"):
         expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
     expectations.append(

@@ -76,7 +76,9 @@ def ingest(
     if source == "replay" and replay_file is None:
         raise click.UsageError("--source replay needs --file PATH")
     if venue == "coingecko" and source not in ("synthetic", "coingecko", "auto"):
-        raise click.UsageError("--venue coingecko goes with --source synthetic or auto (or use --source coingecko)")
+        raise click.UsageError(
+            "--venue coingecko goes with --source synthetic or auto (or use --source coingecko)"
+        )
     if rate is not None and rate <= 0:
         raise click.BadParameter("must be > 0", param_hint="--rate")
     if replay_file is not None:

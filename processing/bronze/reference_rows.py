@@ -35,11 +35,20 @@ def decode_reference(consumed: Consumed, ingest_time: datetime) -> tuple[pa.Tabl
             continue
         rows.append(
             (
-                event.source, event.coin_id, event.vs_currency, event.product_id,
-                format_decimal(event.price), event.event_time, event.receive_time, event.raw,
-                message.topic, message.partition, message.offset,
-                datetime.fromtimestamp(message.timestamp_ms / 1000, UTC), ingest_time,
-            )  # fmt: skip
+                event.source,
+                event.coin_id,
+                event.vs_currency,
+                event.product_id,
+                format_decimal(event.price),
+                event.event_time,
+                event.receive_time,
+                event.raw,
+                message.topic,
+                message.partition,
+                message.offset,
+                datetime.fromtimestamp(message.timestamp_ms / 1000, UTC),
+                ingest_time,
+            )
         )
     return _to_arrow(rows), poison
 

@@ -584,4 +584,3 @@ def run_writer(
     )(BronzeWriter, settings, metrics, crash_after_commits, None, stream)  # fmt: skip
     writer.run(stop, idle_exit_s=idle_exit_s)
     return writer
-

@@ -34,7 +34,8 @@ KEY = ("source", "coin_id", "vs_currency", "event_time")
 COLUMNS = tuple(f.name for f in SILVER_REFERENCE_PRICES.schema.fields)
 ARROW = SILVER_REFERENCE_PRICES.schema.as_arrow()
 SORT = ", ".join(
-    SILVER_REFERENCE_PRICES.schema.find_column_name(f.source_id) for f in SILVER_REFERENCE_PRICES.sort_order.fields
+    SILVER_REFERENCE_PRICES.schema.find_column_name(f.source_id)
+    for f in SILVER_REFERENCE_PRICES.sort_order.fields
 )
 REQUIRED = ("source", "coin_id", "vs_currency", "product_id", "event_time", "receive_time", "ingest_time")
 
@@ -109,14 +110,18 @@ class ReferenceSilverResult:
         )
 
 
-def refine(con: duckdb.DuckDBPyConnection, bronze: str, silver: str, window: Window) -> tuple[pa.Table, dict[str, int]]:
+def refine(
+    con: duckdb.DuckDBPyConnection, bronze: str, silver: str, window: Window
+) -> tuple[pa.Table, dict[str, int]]:
     """The rows to append (silver columns, sort order) and the window's counts; nothing committed."""
 
     def duck(query: str) -> str:
         return sql.to_dialect(query, "duckdb")
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE reference_checked AS {duck(checked_sql(bronze, window))}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE reference_candidates AS {duck(candidates_sql('reference_checked'))}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE reference_candidates AS {duck(candidates_sql('reference_checked'))}"
+    )
     bronze_rows, valid = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE valid) FROM reference_checked"
     ).fetchone()

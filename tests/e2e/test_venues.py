@@ -39,7 +39,11 @@ TRADE_EVERY_S = 0.25
 
 @pytest.fixture
 def fakes():
-    coinbase, binance, coingecko = FakeCoinbase(("BTC-USD",)), FakeBinance(("BTCUSDT",)), FakeCoinGecko(live=True)
+    coinbase, binance, coingecko = (
+        FakeCoinbase(("BTC-USD",)),
+        FakeBinance(("BTCUSDT",)),
+        FakeCoinGecko(live=True),
+    )
     coingecko.set_price("bitcoin", "usd", "100.00")
     coingecko.set_price("bitcoin", "usdt", "91000.00")
     for fake in (coinbase, binance, coingecko):
@@ -175,6 +179,8 @@ def test_three_venues_to_gold(broker: Broker, fakes, tmp_path: Path) -> None:
                 divide((candle["vwap"] - ref) * 10000, ref),
             )  # fmt: skip
         got_rows = {(e, p, m): (k, v, w, vp, vt, d) for e, p, m, k, v, w, vp, vt, d in deviations}
-        assert got_rows == expected_rows  # one reference row per venue and minute; no venue pair (other products)
+        assert (
+            got_rows == expected_rows
+        )  # one reference row per venue and minute; no venue pair (other products)
     finally:
         seaweedfs.stop()

@@ -30,11 +30,15 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 def events(count: int, offset: int = 0) -> list[ReferencePrice]:
     return [
         ReferencePrice(
-            source="coingecko", coin_id="bitcoin", vs_currency="usd", product_id="BTC-USD",
+            source="coingecko",
+            coin_id="bitcoin",
+            vs_currency="usd",
+            product_id="BTC-USD",
             price=Decimal(f"65000.{i:010d}"),
-            event_time=START + timedelta(seconds=30 * i), receive_time=START + timedelta(seconds=30 * i + 1),
+            event_time=START + timedelta(seconds=30 * i),
+            receive_time=START + timedelta(seconds=30 * i + 1),
             raw='{"bitcoin":{}}',
-        )  # fmt: skip
+        )
         for i in range(offset, offset + count)
     ]
 
@@ -46,7 +50,11 @@ def reference_env(broker, seaweedfs, tmp_path: Path) -> BronzeEnv:
         broker,
         seaweedfs,
         data_dir=tmp_path / "data",
-        kafka={"trades_topic": f"trades-{suffix}", "dlq_topic": f"dlq-{suffix}", "reference_topic": f"ref-{suffix}"},
+        kafka={
+            "trades_topic": f"trades-{suffix}",
+            "dlq_topic": f"dlq-{suffix}",
+            "reference_topic": f"ref-{suffix}",
+        },
         bronze={"consumer_group": f"bronze-{suffix}", "flush_rows": 50, "flush_seconds": 1.0},
         metrics={"bronze_port": services.free_port(), "bronze_reference_port": services.free_port()},
     )

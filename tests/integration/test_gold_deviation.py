@@ -13,21 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from infrastructure.bootstrap import ensure_tables
 from infrastructure.catalog import load_catalog
 from infrastructure.settings import Settings
-from infrastructure.tables import BRONZE_REFERENCE_PRICES
-from infrastructure.times import Window
-from processing.bronze.reference_rows import ARROW_SCHEMA
 from processing.duckdb_engine import connect
 from processing.gold import alert_facts, run_gold
-from processing.silver.reference import run_reference_silver
-from tests.fixtures.gold import RawTrade, append_batch
+from tests.fixtures.gold import RawTrade, Reference, append_batch, append_references
 from tests.fixtures.services import launch_seaweedfs, settings_for
 from tests.integration.test_gold import divide
 
@@ -51,16 +45,6 @@ REFERENCES = {
 
 
 @dataclass(frozen=True)
-class Reference:
-    source: str
-    coin: str
-    vs: str
-    product: str
-    price: Decimal
-    event_time: datetime
-
-
-@dataclass(frozen=True)
 class DeviationLake:
     settings: Settings
     trades: list[RawTrade]
@@ -79,7 +63,9 @@ def make_trades(rng: random.Random, ingest: datetime, minutes: range, first_id: 
                 t = START + timedelta(minutes=m, seconds=rng.uniform(0, 59.999))
                 price = (base * Decimal(1 + rng.uniform(-0.003, 0.003))).quantize(Decimal("0.01"))
                 size = Decimal(rng.randint(1, 10**8)).scaleb(-8)
-                trades.append(RawTrade(product, trade_id, str(price), str(size), "buy", t, ingest, exchange=exchange))
+                trades.append(
+                    RawTrade(product, trade_id, str(price), str(size), "buy", t, ingest, exchange=exchange)
+                )
     return trades
 
 
@@ -94,21 +80,6 @@ def make_references(rng: random.Random) -> list[Reference]:
             price = (base * Decimal(1 + rng.uniform(-0.002, 0.002))).quantize(Decimal("0.0000001"))
             refs.append(Reference(source, coin, vs, product, price, when))
     return refs
-
-
-def append_references(settings: Settings, refs: list[Reference], ingest: datetime) -> None:
-    rows = [
-        {
-            "source": r.source, "coin_id": r.coin, "vs_currency": r.vs, "product_id": r.product,
-            "price": str(r.price), "event_time": r.event_time, "receive_time": r.event_time,
-            "raw": "{}", "kafka_topic": "ref", "kafka_partition": 0, "kafka_offset": i,
-            "kafka_timestamp": ingest, "ingest_time": ingest,
-        }  # fmt: skip
-        for i, r in enumerate(refs)
-    ]
-    table = load_catalog(settings).load_table(BRONZE_REFERENCE_PRICES.identifier)
-    table.append(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
-    run_reference_silver(settings, Window(ingest, ingest + timedelta(seconds=1)))
 
 
 def gold_deviations(settings: Settings) -> dict[tuple, tuple]:
@@ -129,7 +100,9 @@ def deviation_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deviati
     seaweedfs = launch_seaweedfs(tmp_path_factory.mktemp("deviation-seaweedfs"))
     try:
         settings = settings_for(
-            seaweedfs=seaweedfs, data_dir=tmp_path_factory.mktemp("deviation"), products=["BTC-USD", "BTC-USDT"]
+            seaweedfs=seaweedfs,
+            data_dir=tmp_path_factory.mktemp("deviation"),
+            products=["BTC-USD", "BTC-USDT"],
         )
         ensure_tables(load_catalog(settings))
         rng = random.Random(15)
@@ -178,10 +151,18 @@ def expected(trades: list[RawTrade], references: list[Reference]) -> dict[tuple,
             if usable:
                 ref = max(usable, key=lambda r: r.event_time)
                 bps = divide((price - ref.price) * 10000, ref.price)
-                rows[(exchange, product, minute, source)] = ("reference", price, ref.price, ref.event_time, bps)
+                rows[(exchange, product, minute, source)] = (
+                    "reference",
+                    price,
+                    ref.price,
+                    ref.event_time,
+                    bps,
+                )
         for (other, other_product, other_minute), other_price in vwap.items():
-            if (other_product, other_minute) == (product, minute) and other != exchange and (
-                other.startswith("synthetic") == synthetic
+            if (
+                (other_product, other_minute) == (product, minute)
+                and other != exchange
+                and (other.startswith("synthetic") == synthetic)
             ):
                 bps = divide((price - other_price) * 10000, other_price)
                 versus_time = last_trade[(other, product, minute)]
@@ -213,7 +194,11 @@ def test_late_trades_move_both_venues_rows(deviation_lake: DeviationLake) -> Non
     assert deviation_lake.second == want
     moved = {k for k in want if deviation_lake.first.get(k) != want[k]}
     minutes = {START + timedelta(minutes=m) for m in range(5, 8)}
-    assert {(k[0], k[3]) for k in moved} == {("coinbase", "coingecko"), ("coinbase", "binance"), ("binance", "coinbase")}
+    assert {(k[0], k[3]) for k in moved} == {
+        ("coinbase", "coingecko"),
+        ("coinbase", "binance"),
+        ("binance", "coinbase"),
+    }
     assert {k[2] for k in moved} == minutes
 
 
@@ -222,7 +207,8 @@ def test_alert_facts_carry_the_largest_and_the_sustained_deviation(deviation_lak
     facts = {(f["exchange"], f["product_id"]): f for f in alert_facts(deviation_lake.settings)}
     for (exchange, product), fact in facts.items():
         devs = sorted(
-            (abs(v[4]) for k, v in want.items() if k[:2] == (exchange, product) and v[0] == "reference"), reverse=True
+            (abs(v[4]) for k, v in want.items() if k[:2] == (exchange, product) and v[0] == "reference"),
+            reverse=True,
         )
         assert Decimal(str(fact["max_abs_deviation_bps"])) == pytest.approx(devs[0], rel=Decimal("1e-12"))
         assert Decimal(str(fact["sustained_deviation_bps"])) == pytest.approx(devs[4], rel=Decimal("1e-12"))

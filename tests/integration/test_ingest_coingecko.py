@@ -49,7 +49,9 @@ def run(settings, polls: int):
     return ingest, ingest.join(60)
 
 
-def test_reference_prices_land_on_their_own_topic_exactly(broker: Broker, fake_coingecko: FakeCoinGecko) -> None:
+def test_reference_prices_land_on_their_own_topic_exactly(
+    broker: Broker, fake_coingecko: FakeCoinGecko
+) -> None:
     settings = coingecko_settings(broker, fake_coingecko)
     ingest, summary = run(settings, 3)
     # three polls of an unchanged (cached) answer: each pair published once
@@ -89,7 +91,9 @@ def test_rate_limits_wait_their_retry_after(broker: Broker, fake_coingecko: Fake
     assert ingest.counter("lakehouse_reference_polls_total", outcome="ok") == 1
 
 
-def test_a_retry_after_beyond_the_bound_fails_that_poll_only(broker: Broker, fake_coingecko: FakeCoinGecko) -> None:
+def test_a_retry_after_beyond_the_bound_fails_that_poll_only(
+    broker: Broker, fake_coingecko: FakeCoinGecko
+) -> None:
     settings = coingecko_settings(broker, fake_coingecko, max_wait_s=5.0)
     fake_coingecko.rate_limit(1, retry_after="3600")
     ingest, summary = run(settings, 2)
@@ -98,9 +102,14 @@ def test_a_retry_after_beyond_the_bound_fails_that_poll_only(broker: Broker, fak
     assert ingest.counter("lakehouse_reference_polls_total", outcome="failed") == 1
 
 
-def test_partial_answers_are_dead_lettered_with_their_reason(broker: Broker, fake_coingecko: FakeCoinGecko) -> None:
+def test_partial_answers_are_dead_lettered_with_their_reason(
+    broker: Broker, fake_coingecko: FakeCoinGecko
+) -> None:
     settings = coingecko_settings(
-        broker, fake_coingecko, ids="bitcoin,ethereum,solana", products=PRODUCTS + ",solana:usd=SOL-USD,solana:eur=SOL-EUR"
+        broker,
+        fake_coingecko,
+        ids="bitcoin,ethereum,solana",
+        products=PRODUCTS + ",solana:usd=SOL-USD,solana:eur=SOL-EUR",
     )
     fake_coingecko.set_price("ethereum", "usd", None)
     fake_coingecko.forget_currency("bitcoin", "eur")
@@ -116,7 +125,12 @@ def test_partial_answers_are_dead_lettered_with_their_reason(broker: Broker, fak
         "coin id 'solana' missing from the answer",
         "ethereum/usd: price is null",
     ]
-    assert {m.key() for m in dead} == {b"coingecko:BTC-EUR", b"coingecko:SOL-USD", b"coingecko:SOL-EUR", b"coingecko:ETH-USD"}
+    assert {m.key() for m in dead} == {
+        b"coingecko:BTC-EUR",
+        b"coingecko:SOL-USD",
+        b"coingecko:SOL-EUR",
+        b"coingecko:ETH-USD",
+    }
     assert all(m.value() == dead[0].value() for m in dead)  # the answer itself, untouched
     assert ingest.counter("lakehouse_reference_refused_total", kind="missing_id") == 2
     assert ingest.counter("lakehouse_reference_refused_total", kind="null_price") == 1

@@ -33,7 +33,11 @@ def test_a_consistent_window_passes_and_is_kept(gold_lakehouse) -> None:
     assert result.success, result.summary()
     by_suite = {s.suite: s for s in result.suites}
     assert set(by_suite) == {
-        "silver_trades", "gold_ohlcv_1m", "gold_ohlcv_1h", "reconciliation", "gold_price_deviation_1m"
+        "silver_trades",
+        "gold_ohlcv_1m",
+        "gold_ohlcv_1h",
+        "reconciliation",
+        "gold_price_deviation_1m",
     }
     assert by_suite["silver_trades"].rows == len(
         {(t.product_id, t.trade_id) for t in gold_lakehouse.raw if t.winner and not t.reject_reason}

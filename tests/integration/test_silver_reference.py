@@ -21,7 +21,14 @@ from processing.silver.reference import run_reference_silver
 from tests.fixtures.services import settings_for
 
 
-def row(offset: int, ingest: datetime, event: datetime, price: str, source: str = "coingecko", coin: str = "bitcoin"):
+def row(
+    offset: int,
+    ingest: datetime,
+    event: datetime,
+    price: str,
+    source: str = "coingecko",
+    coin: str = "bitcoin",
+):
     return {
         "source": source, "coin_id": coin, "vs_currency": "usd",
         "product_id": "BTC-USD" if coin == "bitcoin" else "ETH-USD", "price": price,
@@ -47,8 +54,16 @@ def test_reference_prices_are_typed_deduplicated_and_validated(lake) -> None:
     base = random.randrange(1 << 40)
     rows = [
         row(base + 0, hour + timedelta(minutes=1), event, "67187.335839807412345678"),
-        row(base + 1, hour + timedelta(minutes=2), event, "67187.335839807412345678"),  # the cached answer again
-        row(base + 2, hour + timedelta(minutes=2), event, "67187.335839807412345678", source="synthetic-coingecko"),
+        row(
+            base + 1, hour + timedelta(minutes=2), event, "67187.335839807412345678"
+        ),  # the cached answer again
+        row(
+            base + 2,
+            hour + timedelta(minutes=2),
+            event,
+            "67187.335839807412345678",
+            source="synthetic-coingecko",
+        ),
         row(base + 3, hour + timedelta(minutes=3), event + timedelta(seconds=60), "67190.01"),
         row(base + 4, hour + timedelta(minutes=3), event, "3321.82", coin="ethereum"),
         row(base + 5, hour + timedelta(minutes=4), event + timedelta(seconds=90), "0"),
@@ -60,10 +75,18 @@ def test_reference_prices_are_typed_deduplicated_and_validated(lake) -> None:
 
     window = Window(hour, hour + timedelta(hours=1))
     result = run_reference_silver(lake, window)
-    assert (result.bronze_rows, result.rejected, result.duplicates, result.inserted, result.unchanged) == (8, 3, 1, 4, 0)
+    assert (result.bronze_rows, result.rejected, result.duplicates, result.inserted, result.unchanged) == (
+        8,
+        3,
+        1,
+        4,
+        0,
+    )
 
     silver = catalog.load_table(SILVER_REFERENCE_PRICES.identifier)
-    mine = silver.scan(row_filter=f"kafka_offset >= {base} and kafka_offset < {base + 9}").to_arrow().to_pylist()
+    mine = (
+        silver.scan(row_filter=f"kafka_offset >= {base} and kafka_offset < {base + 9}").to_arrow().to_pylist()
+    )
     got = sorted((r["source"], r["coin_id"], r["event_time"], r["price"], r["kafka_offset"]) for r in mine)
     assert got == sorted([
         ("coingecko", "bitcoin", event, Decimal("67187.335839807412345678"), base + 0),

@@ -164,14 +164,20 @@ def test_synthetic_reference_prices_are_the_synthetic_trades_last_price() -> Non
     settings = Settings()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     answers = list(itertools.islice(synthetic_answers(settings, 7, start, 40.0), 3))
-    frames = list(itertools.takewhile(lambda f: f[0] < answers[-1][0], synthetic_frames(settings.products, 7, start, 40.0)))
+    frames = list(
+        itertools.takewhile(
+            lambda f: f[0] < answers[-1][0], synthetic_frames(settings.products, 7, start, 40.0)
+        )
+    )
     for due, body in answers:
         last = {}
         for when, frame in frames:
             obj = orjson.loads(frame)
             if when < due and obj["type"] == "match":
                 last[obj["product_id"]] = obj["price"]
-        prices, refused = parse_simple_price(body, due, settings.coingecko.pair_products(), "synthetic-coingecko")
+        prices, refused = parse_simple_price(
+            body, due, settings.coingecko.pair_products(), "synthetic-coingecko"
+        )
         assert refused == []
         assert {p.product_id: str(p.price) for p in prices} == last
         assert {p.event_time for p in prices} == {due}

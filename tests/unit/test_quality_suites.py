@@ -86,7 +86,13 @@ def deviations(**changes) -> pd.DataFrame:
         "versus_time": T0 + pd.Timedelta(seconds=45), "deviation_bps": 1.538461538461538462, "trade_count": 3,
         "max_ingest_time": T0 + pd.Timedelta(minutes=5),
     }  # fmt: skip
-    venue = {**row, "versus_kind": "venue", "versus": "coinbase", "versus_price": 65012.0, "deviation_bps": -0.3076}
+    venue = {
+        **row,
+        "versus_kind": "venue",
+        "versus": "coinbase",
+        "versus_price": 65012.0,
+        "deviation_bps": -0.3076,
+    }
     return pd.DataFrame([{**row, **changes}, venue])
 
 
@@ -95,7 +101,14 @@ def test_the_deviation_suite_passes_small_deviations_and_names_a_wrong_mapping()
     (ok,), _ = validate({"gold_price_deviation_1m": deviations()}, suite)
     assert ok.success and ok.evaluated >= 10
     # BTC priced against ETH's reference: ~ +180,000 bps, far beyond coingecko.max_deviation_bps
-    (bad,), _ = validate({"gold_price_deviation_1m": deviations(versus_price=3400.0, deviation_bps=181205.88, versus_kind="spot")}, suite)
+    (bad,), _ = validate(
+        {
+            "gold_price_deviation_1m": deviations(
+                versus_price=3400.0, deviation_bps=181205.88, versus_kind="spot"
+            )
+        },
+        suite,
+    )
     failures = "\n".join(bad.failures)
     assert not bad.success and bad.failed == 2
     assert "deviation_bps" in failures and "versus_kind" in failures
