@@ -44,9 +44,8 @@ from ingestion.venue_io import (
     RestClient,
     RestError,
     TokenBucket,
-    Wait,
     parse_page,
-    retry_after_s,
+    retry_after_wait,
 )
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,8 @@ class BinanceRest(RestClient):
                 return orjson.loads(body)
             if status in (418, 429):
                 self.rate_limited += 1
-                wait = retry_after_s(headers.get("Retry-After"))
-                if wait > self.settings.rest_max_wait_s:
-                    raise RestError(
-                        f"{url}: HTTP {status} with Retry-After {wait:g} s (more than "
-                        f"binance.rest_max_wait_s={self.settings.rest_max_wait_s:g}): {body[:200]!r}"
-                    )
-                log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, status, wait)
-                return Wait(wait)
+                max_wait = self.settings.rest_max_wait_s
+                return retry_after_wait(url, status, headers, max_wait, "binance.rest_max_wait_s")
             if status < 500:
                 raise RestError(f"{url} {params}: HTTP {status}: {_message(body)}")
             return RETRY

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from infrastructure.settings import CoinGeckoSettings
-from ingestion.venue_io import RETRY, RestClient, RestError, TokenBucket, Wait, retry_after_s
+from ingestion.venue_io import RETRY, RestClient, RestError, TokenBucket, retry_after_wait
 
 log = logging.getLogger(__name__)
 SIMPLE_PRICE = "/simple/price"
@@ -63,14 +63,9 @@ class CoinGeckoRest(RestClient):
                 return body
             if status == 429:
                 self.rate_limited += 1
-                wait = retry_after_s(headers.get("Retry-After"))
-                if wait > self.settings.max_wait_s:
-                    raise RestError(
-                        f"{self.url}: HTTP 429 with Retry-After {wait:g} s (more than "
-                        f"coingecko.max_wait_s={self.settings.max_wait_s:g})"
-                    )
-                log.warning("REST %s: HTTP 429, waiting Retry-After %.1f s", self.url, wait)
-                return Wait(wait)
+                return retry_after_wait(
+                    self.url, status, headers, self.settings.max_wait_s, "coingecko.max_wait_s"
+                )
             if status < 500:
                 raise RestError(f"{self.url}: HTTP {status}: {error_message(body)}")
             return RETRY

@@ -99,6 +99,21 @@ def retry_after_s(value: str | None) -> float:
         return 1.0
 
 
+def retry_after_wait(
+    url: str, status: int, headers: Mapping[str, str], max_wait_s: float, setting: str
+) -> Wait:
+    """A rate-limit answer (429, Binance's 418) as the ``Wait`` its ``Retry-After`` asks for, or a
+    ``RestError`` naming ``setting`` when that is longer than ``max_wait_s`` (a reported failure
+    beats a ban that grows while the client keeps asking)."""
+    wait = retry_after_s(headers.get("Retry-After"))
+    if wait > max_wait_s:
+        raise RestError(
+            f"{url}: HTTP {status} with Retry-After {wait:g} s (more than {setting}={max_wait_s:g})"
+        )
+    log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, status, wait)
+    return Wait(wait)
+
+
 class RestClient:
     """The GET loop both venues' REST clients share: through the token bucket, retried on network
     errors, bad JSON and whatever ``answer`` calls a retry, with capped backoff, ``REST_RETRIES``

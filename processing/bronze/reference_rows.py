@@ -8,7 +8,6 @@ reason, dead-lettered by the writer exactly as a bad trade is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -16,7 +15,7 @@ import pyarrow as pa
 from infrastructure.tables import BRONZE_REFERENCE_PRICES
 from ingestion.events import InvalidTrade, format_decimal
 from ingestion.reference_events import ReferencePrice
-from processing.bronze.rows import Consumed, Poison, RowFormat, row_format
+from processing.bronze.rows import Consumed, Poison, RowFormat, parses, row_format, rows_to_arrow
 
 ARROW_SCHEMA: pa.Schema = BRONZE_REFERENCE_PRICES.schema.as_arrow()
 
@@ -50,22 +49,9 @@ def decode_reference(consumed: Consumed, ingest_time: datetime) -> tuple[pa.Tabl
                 ingest_time,
             )
         )
-    return _to_arrow(rows), poison
+    return rows_to_arrow(rows, ARROW_SCHEMA), poison
 
 
-def _to_arrow(rows: Sequence[tuple]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in ARROW_SCHEMA]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)], schema=ARROW_SCHEMA
-    )
-
-
-def is_reference(value: bytes | None) -> bool:
-    try:
-        ReferencePrice.from_wire(value or b"")
-    except (InvalidTrade, ValueError, TypeError):
-        return False
-    return True
-
-
-REFERENCE_ROWS: RowFormat = row_format(BRONZE_REFERENCE_PRICES, decode_reference, is_reference)
+REFERENCE_ROWS: RowFormat = row_format(
+    BRONZE_REFERENCE_PRICES, decode_reference, parses(ReferencePrice.from_wire)
+)

@@ -138,11 +138,11 @@ def to_row(trade: Trade, message: Message, ingest_time: datetime) -> tuple:
     )
 
 
-def rows_to_arrow(rows: Sequence[tuple]) -> pa.Table:
-    """Row tuples in ``COLUMNS`` order -> an Arrow table of the bronze schema (unsorted)."""
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
+def rows_to_arrow(rows: Sequence[tuple], schema: pa.Schema = ARROW_SCHEMA) -> pa.Table:
+    """Row tuples in ``schema``'s column order -> an Arrow table of it (unsorted); bronze.trades' by default."""
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
     return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)], schema=ARROW_SCHEMA
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
     )
 
 
@@ -263,15 +263,20 @@ def row_format(table: TableDef, decode: Decode, is_row: Callable[[bytes | None],
     return RowFormat(table, decode, is_row, schema.as_arrow(), sort_keys)
 
 
-def is_trade(value: bytes | None) -> bool:
-    try:
-        Trade.from_wire(value or b"")
-    except (InvalidTrade, ValueError, TypeError):
-        return False
-    return True
+def parses(from_wire: Callable[[bytes], object]) -> Callable[[bytes | None], bool]:
+    """``RowFormat.is_row`` for a stream whose messages ``from_wire`` reads (it raises on a bad one)."""
+
+    def is_row(value: bytes | None) -> bool:
+        try:
+            from_wire(value or b"")
+        except (InvalidTrade, ValueError, TypeError):
+            return False
+        return True
+
+    return is_row
 
 
-TRADE_ROWS = row_format(BRONZE_TRADES, decode_columns, is_trade)
+TRADE_ROWS = row_format(BRONZE_TRADES, decode_columns, parses(Trade.from_wire))
 
 
 @dataclass

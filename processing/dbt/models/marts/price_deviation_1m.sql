@@ -57,15 +57,19 @@ reference_prices as (
     )
 ),
 
-versus_reference as (
-    select
+{%- set candle_columns -%}
         c.exchange,
         c.product_id,
         c.candle_start,
         c.candle_end,
         c.vwap,
         c.trade_count,
-        c.max_ingest_time,
+        c.max_ingest_time
+{%- endset %}
+
+versus_reference as (
+    select
+        {{ candle_columns }},
         'reference' as versus_kind,
         r.source as versus,
         max_by(r.price, r.event_time) as versus_price,
@@ -76,18 +80,12 @@ versus_reference as (
         and r.synthetic = c.synthetic
         and r.event_time <= c.candle_end
         and r.event_time > {{ dbt.dateadd('second', -1 * var('reference_max_staleness_s'), 'c.candle_end') }}
-    group by c.exchange, c.product_id, c.candle_start, c.candle_end, c.vwap, c.trade_count, c.max_ingest_time, r.source
+    group by {{ candle_columns }}, r.source
 ),
 
 versus_venue as (
     select
-        c.exchange,
-        c.product_id,
-        c.candle_start,
-        c.candle_end,
-        c.vwap,
-        c.trade_count,
-        c.max_ingest_time,
+        {{ candle_columns }},
         'venue' as versus_kind,
         o.exchange as versus,
         o.vwap as versus_price,
