@@ -160,7 +160,10 @@ async def poll_coingecko(
             started = loop.time()
             limited = client.rate_limited
             try:
-                body, received = await client.simple_price()
+                answer = await _unless_stopped(client.simple_price(), stop)
+                if answer is None:
+                    return True  # stopped mid-request (its retries can take a minute): nothing to publish
+                body, received = answer
             except RestError as exc:
                 if fallback and publisher.counts.polls == 0:
                     log.warning("reference poll failed: %s", exc)
@@ -176,6 +179,21 @@ async def poll_coingecko(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
     return True
+
+
+async def _unless_stopped(request, stop: asyncio.Event):
+    """``request``'s result, or None (the request cancelled) once ``stop`` is set first."""
+    fetch, stopped = asyncio.ensure_future(request), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not fetch.done():
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fetch
+        return None
+    return fetch.result()
 
 
 def synthetic_answers(

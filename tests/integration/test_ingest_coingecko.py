@@ -188,3 +188,16 @@ def test_auto_falls_back_to_synthetic_reference_prices(broker: Broker, fake_coin
     events = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, settings.kafka.reference_topic)]
     assert {e["source"] for e in events} == {"synthetic-coingecko"}
     assert {e["product_id"] for e in events} == {"BTC-USD", "BTC-EUR", "ETH-USD", "ETH-EUR"}
+
+
+def test_a_stop_ends_a_poll_stuck_in_its_retries(broker: Broker, fake_coingecko: FakeCoinGecko) -> None:
+    # an unreachable API and a first retry wait of 500 s or more: only a stop that cancels the
+    # request ends the run within the join's bound
+    settings = coingecko_settings(
+        broker, fake_coingecko, base_url=f"http://127.0.0.1:{free_port()}/api/v3", backoff_initial_s=1000.0,
+        backoff_max_s=1000.0,
+    )  # fmt: skip
+    ingest = IngestThread(settings, RunOptions(source="coingecko", serve_metrics=False)).start()
+    time.sleep(2.0)  # inside the first retry's wait
+    summary = ingest.stop(60)
+    assert summary.reference is not None and summary.reference.prices == 0 and summary.unsent == 0
