@@ -36,6 +36,8 @@ def topic_defs(kafka: KafkaSettings) -> tuple[TopicDef, ...]:
     return (
         TopicDef(kafka.trades_topic, kafka.partitions, {"retention.ms": str(kafka.retention_ms)}),
         TopicDef(kafka.dlq_topic, 1, {"retention.ms": str(kafka.dlq_retention_ms)}),
+        # a handful of reference prices per poll: one partition keeps them all in order
+        TopicDef(kafka.reference_topic, 1, {"retention.ms": str(kafka.retention_ms)}),
     )
 
 

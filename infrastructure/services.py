@@ -414,7 +414,8 @@ def default_stack_ports() -> frozenset[int]:
         *http, *map(SeaweedPorts.grpc, http), url_port(KafkaSettings().bootstrap_servers),
         url_port(CatalogSettings().uri), stack.seaweed_lance_port, stack.prometheus_port,
         stack.airflow_port, url_port(metrics.pushgateway_url), metrics.producer_port,
-        metrics.bronze_port, metrics.dashboard_port,
+        metrics.bronze_port, metrics.dashboard_port, metrics.binance_producer_port,
+        metrics.coingecko_producer_port, metrics.bronze_reference_port,
     })  # fmt: skip
 
 

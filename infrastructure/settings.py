@@ -50,6 +50,8 @@ class _Section(BaseModel):
 class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:19092"
     trades_topic: str = "crypto.trades"
+    # CoinGecko reference prices (``lakehouse ingest --source coingecko``): a topic of their own
+    reference_topic: str = "crypto.reference_prices"
     dlq_topic: str = "crypto.trades.dlq"
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
@@ -163,6 +165,90 @@ class BinanceSettings(_Section):
     def rotate_after_s(self) -> float:
         """How long a connection is used before the next one is opened."""
         return self.connection_lifetime_s - self.rotate_margin_s
+
+
+def _pair_products(value: object) -> object:
+    """``bitcoin:usd=BTC-USD,ethereum:usd=ETH-USD`` (or a JSON object) -> ``{"bitcoin:usd": "BTC-USD", ...}``."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        pairs = {}
+        for item in (v.strip() for v in value.split(",") if v.strip()):
+            pair, sep, product = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r}: expected COIN:VS=PRODUCT, e.g. bitcoin:usd=BTC-USD")
+            pairs[pair.strip()] = product.strip()
+        return pairs
+    return value
+
+
+class CoinGeckoSettings(_Section):
+    """CoinGecko reference prices (``lakehouse ingest --source coingecko``): ``GET /simple/price``
+    polled every ``poll_interval_s``, one reference-price event per (coin id, vs currency) mapped
+    to a product in ``products``. Defaults follow docs.coingecko.com: the keyless public API is
+    rate limited per IP (the Demo plan allows 100 calls/min with ``x-cg-demo-api-key``; a Pro key
+    uses ``x-cg-pro-api-key`` on pro-api.coingecko.com) and the answer is cached for 60 s (30 s on Pro)."""
+
+    base_url: str = "https://api.coingecko.com/api/v3"
+    ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("bitcoin", "ethereum", "solana", "dogecoin"), description="CoinGecko coin API ids (comma list)"
+    )
+    vs_currencies: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("usd",), description="quote currencies (comma list), e.g. usd,usdt,eur"
+    )
+    # NoDecode: "coin:vs=PRODUCT,..." or a JSON object; the mapping is configuration, never guessed
+    products: Annotated[dict[str, str], NoDecode] = Field(
+        {
+            "bitcoin:usd": "BTC-USD",
+            "ethereum:usd": "ETH-USD",
+            "solana:usd": "SOL-USD",
+            "dogecoin:usd": "DOGE-USD",
+        },
+        description="coin:vs_currency -> product id (comma list of COIN:VS=PRODUCT)",
+    )
+    poll_interval_s: float = Field(30.0, gt=0, description="seconds between two /simple/price requests")
+    api_key: SecretStr | None = Field(None, description="optional Demo/Pro API key (sent as api_key_header)")
+    api_key_header: Literal["x-cg-demo-api-key", "x-cg-pro-api-key"] = "x-cg-demo-api-key"
+    rate_limit_per_minute: float = Field(
+        10.0, gt=0, description="requests per minute this process may make (the keyless limit is per IP)"
+    )
+    max_wait_s: float = Field(
+        300.0, gt=0, description="a 429 Retry-After longer than this fails the poll (retried next interval)"
+    )
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    max_deviation_bps: float = Field(
+        1000.0, gt=0, description="quality: a venue VWAP this far from its reference fails (a wrong mapping)"
+    )
+
+    @field_validator("ids", "vs_currencies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_list(value)
+
+    @field_validator("ids", "vs_currencies")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one is required")
+        return tuple(v.lower() for v in value)
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        return _pair_products(value)
+
+    @model_validator(mode="after")
+    def _every_pair_mapped(self) -> CoinGeckoSettings:
+        wanted = {f"{coin}:{vs}" for coin in self.ids for vs in self.vs_currencies}
+        missing = sorted(wanted - set(self.products))
+        if missing:
+            raise ValueError(f"no product mapped for {', '.join(missing)} (set products COIN:VS=PRODUCT)")
+        return self
+
+    def pair_products(self) -> dict[tuple[str, str], str]:
+        """(coin id, vs currency) -> product id, for the pairs that are polled."""
+        return {(c, v): self.products[f"{c}:{v}"] for c in self.ids for v in self.vs_currencies}
 
 
 class SyntheticSettings(_Section):
@@ -321,7 +407,9 @@ class MetricsSettings(_Section):
     producer_port: int = 9201
     # the Binance producer is a process of its own (one per venue), so it serves on a port of its own
     binance_producer_port: int = 9203
+    coingecko_producer_port: int = 9204  # the CoinGecko poller, a process of its own too
     bronze_port: int = 9202
+    bronze_reference_port: int = 9205  # the bronze writer of reference prices (its own process)
     pushgateway_url: str = "http://127.0.0.1:9091"
     # the Pushgateway requires basic auth; `lakehouse up` generates the embedded stack's password
     pushgateway_username: str = "lakehouse"
@@ -375,6 +463,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     coinbase: CoinbaseSettings = CoinbaseSettings()
     binance: BinanceSettings = BinanceSettings()
+    coingecko: CoinGeckoSettings = CoinGeckoSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     s3: S3Settings = S3Settings()
     catalog: CatalogSettings = CatalogSettings()
@@ -479,6 +568,8 @@ def to_environment(settings: BaseModel, prefix: str = ENV_PREFIX) -> dict[str, s
             env[variable] = value.get_secret_value()
         elif isinstance(value, tuple | list):
             env[variable] = json.dumps(list(value))
+        elif isinstance(value, dict):
+            env[variable] = json.dumps(value)
         elif value is not None:
             env[variable] = str(value)
     return env

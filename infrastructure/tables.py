@@ -183,4 +183,65 @@ SILVER_TRADE_GAPS = TableDef(
     doc="Trade-id holes per product and hour, and whether they were filled.",
 )
 
-TABLES: tuple[TableDef, ...] = (BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED, SILVER_TRADE_GAPS)
+# bronze.reference_prices: reference-price events (CoinGecko, synthetic-coingecko) as received, plus
+# Kafka lineage; the same exactly-once contract as bronze.trades (the same writer, another instance).
+BRONZE_REFERENCE_PRICES = TableDef(
+    identifier="bronze.reference_prices",
+    schema=Schema(
+        NestedField(1, "source", StringType(), required=True, doc="coingecko | synthetic-coingecko"),
+        NestedField(2, "coin_id", StringType(), required=True, doc="the API's coin id, e.g. bitcoin"),
+        NestedField(3, "vs_currency", StringType(), required=True, doc="quote currency, e.g. usd"),
+        NestedField(4, "product_id", StringType(), required=True, doc="mapped by settings, e.g. BTC-USD"),
+        NestedField(5, "price", StringType(), required=True, doc="decimal string as received"),
+        NestedField(6, "event_time", TimestamptzType(), required=True, doc="the API's last_updated_at"),
+        NestedField(7, "receive_time", TimestamptzType(), required=True, doc="poller receive time"),
+        NestedField(8, "raw", StringType(), required=True, doc="the answer the price came from"),
+        NestedField(9, "kafka_topic", StringType(), required=True),
+        NestedField(10, "kafka_partition", IntegerType(), required=True),
+        NestedField(11, "kafka_offset", LongType(), required=True),
+        NestedField(12, "kafka_timestamp", TimestamptzType(), required=True),
+        NestedField(13, "ingest_time", TimestamptzType(), required=True, doc="when the writer read it"),
+    ),
+    partition_spec=PartitionSpec(
+        PartitionField(source_id=6, field_id=1000, transform=DayTransform(), name="event_day"),
+        PartitionField(source_id=13, field_id=1001, transform=HourTransform(), name="ingest_hour"),
+    ),
+    sort_order=SortOrder(
+        SortField(source_id=4, transform=IdentityTransform()),
+        SortField(source_id=6, transform=IdentityTransform()),
+    ),
+    properties=dict(BRONZE_TRADES.properties),
+    doc="Raw reference prices as received from Kafka; append-only.",
+)
+
+# silver.reference_prices: typed and validated, one row per (source, coin_id, vs_currency, event_time).
+SILVER_REFERENCE_PRICES = TableDef(
+    identifier="silver.reference_prices",
+    schema=Schema(
+        NestedField(1, "source", StringType(), required=True),
+        NestedField(2, "coin_id", StringType(), required=True),
+        NestedField(3, "vs_currency", StringType(), required=True),
+        NestedField(4, "product_id", StringType(), required=True),
+        NestedField(5, "price", MONEY, required=True),
+        NestedField(6, "event_time", TimestamptzType(), required=True),
+        NestedField(7, "receive_time", TimestamptzType(), required=True),
+        NestedField(8, "ingest_time", TimestamptzType(), required=True),
+        NestedField(9, "kafka_topic", StringType(), required=True),
+        NestedField(10, "kafka_partition", IntegerType(), required=True),
+        NestedField(11, "kafka_offset", LongType(), required=True),
+    ),
+    partition_spec=PartitionSpec(
+        PartitionField(source_id=6, field_id=1000, transform=DayTransform(), name="event_day"),
+    ),
+    sort_order=SortOrder(
+        SortField(source_id=4, transform=IdentityTransform()),
+        SortField(source_id=6, transform=IdentityTransform()),
+    ),
+    properties={"write.parquet.compression-codec": "zstd", **MANIFEST_MERGE},
+    doc="Typed, deduplicated, validated reference prices (positive price).",
+)
+
+TABLES: tuple[TableDef, ...] = (
+    BRONZE_TRADES, SILVER_TRADES, SILVER_TRADES_REJECTED, SILVER_TRADE_GAPS,
+    BRONZE_REFERENCE_PRICES, SILVER_REFERENCE_PRICES,
+)  # fmt: skip

@@ -38,7 +38,15 @@ from ingestion.binance_parser import (
 )
 from ingestion.continuity import Gap
 from ingestion.events import Trade
-from ingestion.venue_io import RETRY, InvalidCallback, RestClient, RestError, TokenBucket, Wait, parse_page
+from ingestion.venue_io import (
+    RETRY,
+    InvalidCallback,
+    RestClient,
+    RestError,
+    TokenBucket,
+    parse_page,
+    retry_after_wait,
+)
 
 log = logging.getLogger(__name__)
 HISTORICAL_TRADES_WEIGHT = 25  # exchangeInfo weighs 20: budgeted as a page too
@@ -64,14 +72,8 @@ class BinanceRest(RestClient):
                 return orjson.loads(body)
             if status in (418, 429):
                 self.rate_limited += 1
-                wait = _retry_after(headers.get("Retry-After"))
-                if wait > self.settings.rest_max_wait_s:
-                    raise RestError(
-                        f"{url}: HTTP {status} with Retry-After {wait:g} s (more than "
-                        f"binance.rest_max_wait_s={self.settings.rest_max_wait_s:g}): {body[:200]!r}"
-                    )
-                log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, status, wait)
-                return Wait(wait)
+                max_wait = self.settings.rest_max_wait_s
+                return retry_after_wait(url, status, headers, max_wait, "binance.rest_max_wait_s")
             if status < 500:
                 raise RestError(f"{url} {params}: HTTP {status}: {_message(body)}")
             return RETRY
@@ -129,14 +131,6 @@ class BinanceRest(RestClient):
                 return  # nothing newer than asked: the venue has no more (or only bad elements)
             next_id = newest + 1
         log.warning("backfill of %s stopped after %d pages", gap, max_pages)
-
-
-def _retry_after(value: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (Binance sends whole seconds); 1 s when absent or odd."""
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _message(body: bytes) -> str:

@@ -5,7 +5,8 @@ Key: the original key if there was one. Headers (all UTF-8):
 
 - ``dlq.reason``  why it was refused, e.g. ``not JSON: unexpected character`` (required)
 - ``dlq.stage``   where: ``ingest`` (producer) or ``bronze`` (writer)
-- ``dlq.source``  ``ws`` | ``backfill`` | ``replay`` | ``synthetic`` when known
+- ``dlq.source``  ``ws`` | ``backfill`` | ``replay`` | ``synthetic`` when known; ``poll`` for a
+  reference-price pair a CoinGecko answer gave no usable price for (the value is the whole answer)
 - ``dlq.time``    when it was dead-lettered, ISO 8601 UTC
 - ``dlq.origin``  ``topic/partition/offset`` of the original Kafka message (bronze stage)
 - ``dlq.size``, ``dlq.sha256``  only when the value is a prefix: a frame too big for the broker

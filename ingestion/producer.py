@@ -75,12 +75,14 @@ class TradeProducer:
         metrics: IngestMetrics,
         should_stop: Callable[[], bool] = lambda: False,
         debug: bool = False,
+        topic: str | None = None,
     ) -> None:
         self._kafka = kafka
         # librdkafka logs every failed connection attempt; without debug the error callback's one
         # line per outage says it (its fatal errors are level 0 and always logged)
         self._quiet = {} if debug else {"log_level": QUIET_LOG_LEVEL}
-        self._topic = kafka.trades_topic
+        # the reference-price poller sends its events through the same hygiene to its own topic
+        self._topic = topic or kafka.trades_topic
         self._dlq_topic = kafka.dlq_topic
         self._metrics = metrics
         self._should_stop = should_stop

@@ -1,7 +1,7 @@
 """Wires a source (live Coinbase or Binance, replay, synthetic) to the pipeline and producer, and runs it.
 
-One process runs one venue (``--source coinbase`` or ``--source binance``; replay and synthetic
-frames are in the format of ``--venue``): a venue's outage, ban or restart never touches the
+One process runs one venue (``--source coinbase``, ``--source binance`` or ``--source coingecko``,
+the reference-price poller; replay and synthetic frames are in the format of ``--venue``): a venue's outage, ban or restart never touches the
 other's, each keeps its own REST rate budget and gap worker, and each serves its metrics on its own
 port, which Prometheus labels with the exchange.
 
@@ -35,6 +35,14 @@ from ingestion.binance_rest import BinanceRest
 from ingestion.binance_ws import BinanceFeed
 from ingestion.coinbase_rest import CoinbaseRest
 from ingestion.coinbase_ws import CoinbaseFeed
+from ingestion.coingecko_parser import EXCHANGE
+from ingestion.coingecko_poller import (
+    SYNTHETIC_SOURCE,
+    ReferenceCounts,
+    ReferencePublisher,
+    poll_coingecko,
+    run_synthetic_reference,
+)
 from ingestion.continuity import Gap
 from ingestion.events import Source
 from ingestion.metrics import IngestMetrics
@@ -52,8 +60,11 @@ from ingestion.venue_io import RestError
 log = logging.getLogger(__name__)
 # starts the line ``--source auto`` prints when it falls back (``lakehouse demo`` relays that line)
 FALLBACK_NOTICE = "live Coinbase feed unreachable"
-SourceName = Literal["coinbase", "binance", "replay", "synthetic", "auto"]
-VenueName = Literal["coinbase", "binance"]
+REFERENCE_FALLBACK_NOTICE = (
+    "live CoinGecko API unreachable"  # the same for ``--source auto --venue coingecko``
+)
+SourceName = Literal["coinbase", "binance", "coingecko", "replay", "synthetic", "auto"]
+VenueName = Literal["coinbase", "binance", "coingecko"]
 TICK_S = 0.5  # serve delivery callbacks and refresh gauges this often even when no frame arrives
 TOPICS_TIMEOUT_S = 10.0  # one attempt to reach the broker and create the topics
 YIELD_EVERY = 1000  # unpaced sources give the event loop a turn this often (signals, ticker)
@@ -85,8 +96,14 @@ class Summary:
     restarts: int = 0
     resent: int = 0
     pending_gaps: list[Gap] = field(default_factory=list)
+    reference: ReferenceCounts | None = None  # a reference-price run (coingecko) counts these instead
 
     def line(self) -> str:
+        if self.reference is not None:
+            return (
+                f"source={self.source} {self.reference.line()} acked={self.acked} "
+                f"dlq_acked={self.dead_lettered} failed={self.failed} unsent={self.unsent}"
+            )
         c = self.counts
         return (
             f"source={self.source} frames={c.frames} trades={c.trades} heartbeats={c.heartbeats} skipped={c.skipped} "
@@ -121,7 +138,7 @@ class Ingestor:
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
             stop.set()
-        venue_name = "binance" if options.source == "binance" else options.venue
+        venue_name = options.source if options.source in ("binance", "coingecko") else options.venue
         # before any handler or server is set up: a symbol the venue does not list ends the run here
         symbols = await self._binance_symbols(options) if venue_name == "binance" else {}
         # plain handlers, not the loop's: a send blocked on a full queue (broker away) holds the loop,
@@ -139,11 +156,13 @@ class Ingestor:
         if options.serve_metrics:
             # one process per venue: each serves its own port (Prometheus labels the target's exchange)
             m = settings.metrics
-            self.metrics.serve(
-                m.host, m.binance_producer_port if venue_name == "binance" else m.producer_port
-            )
+            ports = {"binance": m.binance_producer_port, "coingecko": m.coingecko_producer_port}
+            self.metrics.serve(m.host, ports.get(venue_name, m.producer_port))
         ready = self._ensure_topics(should_stop)
-        producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug)
+        reference = venue_name == "coingecko"
+        topic = settings.kafka.reference_topic if reference else None
+        producer = TradeProducer(settings.kafka, self.metrics, should_stop, settings.debug, topic)
+        publisher = ReferencePublisher(settings, producer, self.metrics, EXCHANGE) if reference else None
         venue: Venue = (
             binance_venue(settings, symbols) if venue_name == "binance" else coinbase_venue(settings)
         )
@@ -156,6 +175,8 @@ class Ingestor:
         try:
             if not ready:
                 log.warning("stopped before Kafka at %s could be reached", settings.kafka.bootstrap_servers)
+            elif publisher is not None:
+                source = await self._run_reference(publisher, options)
             elif source in ("coinbase", "auto"):
                 live = await self._run_coinbase(pipeline, options, pending, fallback=source == "auto")
                 source = "coinbase" if live else "synthetic"
@@ -182,8 +203,35 @@ class Ingestor:
             unsent = producer.flush(options.flush_timeout_s)
         return Summary(
             source, pipeline.counts, producer.acked, producer.dead_lettered, producer.failed, unsent,
-            producer.restarts, producer.resent, pending,
+            producer.restarts, producer.resent, pending, publisher.counts if publisher else None,
         )  # fmt: skip
+
+    async def _run_reference(self, publisher: ReferencePublisher, options: RunOptions) -> str:
+        """CoinGecko polls (``auto``: or, if the first fails, the synthetic twin's answers; ``synthetic``:
+        those only) until stopped; ``--max-messages`` counts answers. Returns the source that ran."""
+        stop = self._stop
+        assert stop is not None
+        if options.source in ("coingecko", "auto"):
+            auto = options.source == "auto"
+            live = await poll_coingecko(self.settings, publisher, stop, options.max_messages, fallback=auto)
+            if live:
+                return "coingecko"
+            self.echo(
+                f"{REFERENCE_FALLBACK_NOTICE} ({self.settings.coingecko.base_url}); "
+                f"switching to the SYNTHETIC reference source ({SYNTHETIC_SOURCE})"
+            )
+        elif options.source != "synthetic":
+            raise ValueError(
+                f"--source {options.source} has no reference prices (coingecko, auto or synthetic)"
+            )
+        settings = self.settings
+        publisher.source = SYNTHETIC_SOURCE
+        rate = options.rate_per_s or settings.synthetic.rate_per_s
+        seed = settings.synthetic.seed if options.seed is None else options.seed
+        await run_synthetic_reference(
+            settings, publisher, stop, seed, rate, options.speed, options.max_messages
+        )
+        return "synthetic"
 
     async def _binance_symbols(self, options: RunOptions) -> dict[str, str]:
         """Symbol -> product id: the venue's exchangeInfo for live trades (fetched once at start; a

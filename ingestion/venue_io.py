@@ -1,8 +1,8 @@
 """What every venue's client shares: reconnect backoff, the REST token bucket and error, and the
 per-element parsing of a REST page (a bad element is dead-lettered, the rest of the page kept).
 
-Used by the Coinbase (``coinbase_ws``, ``coinbase_rest``) and Binance (``binance_ws``,
-``binance_rest``) clients; pure arithmetic and thin waits, no venue's format.
+Used by the Coinbase (``coinbase_ws``, ``coinbase_rest``), Binance (``binance_ws``,
+``binance_rest``) and CoinGecko (``coingecko_rest``) clients; pure arithmetic and thin waits, no venue's format.
 """
 
 from __future__ import annotations
@@ -88,6 +88,30 @@ class Wait:
     """An answer: the venue said how long to wait (``Retry-After``); then ask again."""
 
     seconds: float
+
+
+def retry_after_s(value: str | None) -> float:
+    """Seconds from a ``Retry-After`` header (the venues send whole seconds); 1 s when absent or odd
+    (an HTTP date is not sent by either venue, and waiting one second then asking again is safe)."""
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def retry_after_wait(
+    url: str, status: int, headers: Mapping[str, str], max_wait_s: float, setting: str
+) -> Wait:
+    """A rate-limit answer (429, Binance's 418) as the ``Wait`` its ``Retry-After`` asks for, or a
+    ``RestError`` naming ``setting`` when that is longer than ``max_wait_s`` (a reported failure
+    beats a ban that grows while the client keeps asking)."""
+    wait = retry_after_s(headers.get("Retry-After"))
+    if wait > max_wait_s:
+        raise RestError(
+            f"{url}: HTTP {status} with Retry-After {wait:g} s (more than {setting}={max_wait_s:g})"
+        )
+    log.warning("REST %s: HTTP %d, waiting Retry-After %.1f s", url, status, wait)
+    return Wait(wait)
 
 
 class RestClient:

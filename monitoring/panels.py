@@ -366,6 +366,19 @@ MARKET_OVERVIEW = Dashboard(
             width=8,
             description="(buy - sell) / (buy + sell) taker volume, -1..1 (gold.orderflow_1m).",
         ),
+        _series_panel(
+            "deviation",
+            "$product on $exchange against the reference and other venues (bps)",
+            "price_deviation_1m",
+            "candle_start",
+            "deviation_bps",
+            since="'3' HOUR",
+            where="exchange = '$exchange' AND product_id = '$product'",
+            metric="versus",
+            width=24,
+            description="(VWAP - versus price) x 10000 / versus price per minute (gold.price_deviation_1m): one "
+            "series per reference source (coingecko) and per other venue trading the same product id.",
+        ),
         *MARKET_ANALYTICS,
     ),
 )

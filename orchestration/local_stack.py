@@ -192,10 +192,10 @@ def synthetic_trade(i: int, event_time: datetime | None = None) -> Trade:
 
 
 def produce(
-    settings: Settings, messages: Iterable[tuple[bytes | None, bytes | None]]
+    settings: Settings, messages: Iterable[tuple[bytes | None, bytes | None]], topic: str | None = None
 ) -> list[tuple[int, int]]:
-    """Produce (key, value) pairs to the trades topic; returns the (partition, offset) of each, in order
-    of delivery. Raises if any delivery failed."""
+    """Produce (key, value) pairs to ``topic`` (the trades topic by default); returns the (partition,
+    offset) of each, in order of delivery. Raises if any delivery failed."""
     # the ingestion producer's client configuration (idempotence, acks, compression): the writer
     # reads batches as the stack's own producer writes them
     producer = Producer(producer_config(settings.kafka, **{"queue.buffering.max.messages": 200_000}))
@@ -211,7 +211,9 @@ def produce(
     for key, value in messages:
         while True:
             try:
-                producer.produce(settings.kafka.trades_topic, value=value, key=key, on_delivery=on_delivery)
+                producer.produce(
+                    topic or settings.kafka.trades_topic, value=value, key=key, on_delivery=on_delivery
+                )
                 break
             except BufferError:
                 producer.poll(0.05)

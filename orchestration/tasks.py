@@ -43,6 +43,14 @@ def silver(start: datetime | str, end: datetime | str, staged: bool | None = Non
     return summary(result)
 
 
+def silver_reference(start: datetime | str, end: datetime | str) -> dict:
+    from processing.silver.reference import reference_silver_job
+
+    result = reference_silver_job(get_settings(), Window.parse(start, end))
+    log.info(result.summary())
+    return summary(result)
+
+
 def completeness(start: datetime | str, end: datetime | str, recheck: bool = False) -> list[dict]:
     """Check silver's trade ids for the window (``recheck``: and the earlier hours settings name);
     returns the backfills to trigger, as ``TriggerDagRunOperator`` kwargs."""

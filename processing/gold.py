@@ -295,6 +295,12 @@ def market_gauges(facts: list[dict], registry: CollectorRegistry) -> None:
         "Worst minute's ingestion latency quantile (bronze ingest - exchange time) in the product's newest hour of gold",
         [*labels, "quantile"], registry=registry,
     )  # fmt: skip
+    deviation = Gauge(
+        "lakehouse_gold_reference_deviation_bps",
+        "|VWAP - reference| / reference of the product's 1-minute candles in gold's newest hour, in basis points: "
+        "the largest (stat=max) and the one exceeded in at least deviation_sustained_minutes minutes (stat=sustained)",
+        [*labels, "stat"], registry=registry,
+    )  # fmt: skip
     newest = Gauge(
         "lakehouse_gold_newest_candle_timestamp_seconds",
         "Start of the product's newest 1-minute candle in gold",
@@ -308,6 +314,9 @@ def market_gauges(facts: list[dict], registry: CollectorRegistry) -> None:
         for quantile, column in (("0.95", "latency_p95_ms"), ("0.99", "latency_p99_ms")):
             if row[column] is not None:
                 latency.labels(*key, quantile).set(row[column] / 1000)
+        for stat, column in (("max", "max_abs_deviation_bps"), ("sustained", "sustained_deviation_bps")):
+            if row.get(column) is not None:  # no reference price for this venue's product: no series
+                deviation.labels(*key, stat).set(float(row[column]))
         newest.labels(*key).set(datetime.fromisoformat(row["newest_candle"]).timestamp())
 
 

@@ -602,7 +602,11 @@ def table_registry(
     return registry
 
 
-MAINTAINED_TABLES = ("bronze.trades", "silver.trades", "silver.trades_rejected")
+MAINTAINED_TABLES = (
+    "bronze.trades", "silver.trades", "silver.trades_rejected",
+    # a reference-price writer commits every few seconds too: its snapshots and files need the same care
+    "bronze.reference_prices", "silver.reference_prices",
+)  # fmt: skip
 
 
 def maintained_tables(catalog) -> list[str]:

@@ -90,13 +90,14 @@ def suite_result(name: str, rows: int, validation: dict) -> SuiteResult:
 
 
 def suites_for(settings: Settings, max_silver_lag_s: int) -> dict[str, object]:
-    from quality.suites import candle_suite, reconciliation_suite, silver_suite
+    from quality.suites import candle_suite, deviation_suite, reconciliation_suite, silver_suite
 
     return {
         "silver_trades": silver_suite(settings.products),
         "gold_ohlcv_1m": candle_suite("gold_ohlcv_1m"),
         "gold_ohlcv_1h": candle_suite("gold_ohlcv_1h"),
         "reconciliation": reconciliation_suite(max_silver_lag_s),
+        "gold_price_deviation_1m": deviation_suite(settings.coingecko.max_deviation_bps),
     }
 
 

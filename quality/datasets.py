@@ -44,6 +44,13 @@ GOLD_OHLCV_1H_WINDOW = Dataset(
                     from ({_TOUCHED_MINUTES})) as m using (exchange, product_id, candle_start)""",
 )
 
+# every venue-vs-reference and venue-vs-venue row of those minutes (gold.price_deviation_1m)
+GOLD_PRICE_DEVIATION_1M_WINDOW = Dataset(
+    "gold_price_deviation_1m",
+    f"""select d.* from lake.gold.price_deviation_1m as d
+        inner join ({_TOUCHED_MINUTES}) as m using (exchange, product_id, candle_start)""",
+)
+
 # One row of counts that must reconcile. Every bronze row ingested in the window is exactly one
 # of: the silver winner for its key (same Kafka lineage), a rejected row (same lineage), or a
 # duplicate of a key silver holds; `lost_rows` counts the rest. `gold_count_mismatches` counts
@@ -103,4 +110,7 @@ RECONCILIATION = Dataset(
     """,
 )
 
-DATASETS = (SILVER_TRADES_WINDOW, GOLD_OHLCV_1M_WINDOW, GOLD_OHLCV_1H_WINDOW, RECONCILIATION)
+DATASETS = (
+    SILVER_TRADES_WINDOW, GOLD_OHLCV_1M_WINDOW, GOLD_OHLCV_1H_WINDOW, RECONCILIATION,
+    GOLD_PRICE_DEVIATION_1M_WINDOW,
+)  # fmt: skip

@@ -63,6 +63,30 @@ def candle_suite(name: str) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
+DEVIATION_KEY = ("exchange", "product_id", "candle_start", "versus")
+
+
+def deviation_suite(max_deviation_bps: float) -> gx.ExpectationSuite:
+    """gold.price_deviation_1m: key, positive prices, known kinds, and every deviation within
+    ``max_deviation_bps`` (``coingecko.max_deviation_bps``): far beyond any market's spread between
+    venues, so a breach means a wrong coin:currency -> product mapping or a bad print, not a move."""
+    expectations: list = []
+    expectations.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(DEVIATION_KEY)))
+    for column in (*DEVIATION_KEY, "versus_kind", "vwap", "versus_price", "versus_time", "deviation_bps"):
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInSet(column="versus_kind", value_set=["reference", "venue"])
+    )
+    for column in ("vwap", "versus_price"):
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
+    expectations.append(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="deviation_bps", min_value=-max_deviation_bps, max_value=max_deviation_bps
+        )
+    )
+    return gx.ExpectationSuite(name="gold_price_deviation_1m", expectations=expectations)
+
+
 def reconciliation_suite(max_silver_lag_s: int) -> gx.ExpectationSuite:
     """Row counts vs bronze, gold vs silver, and freshness of each stage behind the one before."""
     name = "reconciliation"

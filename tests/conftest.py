@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.compose",
     "tests.fixtures.coinbase",
     "tests.fixtures.binance",
+    "tests.fixtures.coingecko",
     "tests.fixtures.lakehouse",
     "tests.fixtures.gold",
     "tests.fixtures.bronze",

@@ -10,6 +10,14 @@ import click
 
 
 @click.command("bronze")
+@click.option(
+    "--stream",
+    type=click.Choice(("trades", "reference_prices")),
+    default="trades",
+    show_default=True,
+    help="trades: the trades topic -> bronze.trades; reference_prices: the reference topic -> "
+    "bronze.reference_prices (run one writer process per stream).",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option(
     "--idle-exit", type=float, default=None, help="Stop when no message arrived for this many seconds."
@@ -27,6 +35,7 @@ import click
     help="Tests only: SIGKILL self after the Nth table commit, before the consumer-group commit.",
 )
 def bronze_command(
+    stream: str,
     duration: float | None,
     idle_exit: float | None,
     no_metrics: bool,
@@ -34,10 +43,11 @@ def bronze_command(
     debug: bool,
     crash_after_commits: int | None,
 ) -> None:
-    """Consume the trades topic into bronze.trades, exactly once (offsets live in the table)."""
+    """Consume a topic into its bronze table, exactly once (offsets live in the table)."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     from infrastructure.settings import load_settings
+    from processing.bronze.streams import STREAMS
     from processing.bronze.writer import run_writer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -62,7 +72,10 @@ def bronze_command(
             crash_after_commits=crash_after_commits,
             idle_exit_s=idle_exit,
             serve_metrics=not no_metrics,
+            stream=STREAMS[stream],
         )
     except (NoSuchTableError, NoSuchNamespaceError):
-        raise click.ClickException("bronze.trades does not exist yet: run `lakehouse init` first") from None
+        raise click.ClickException(
+            f"{STREAMS[stream].identifier} does not exist yet: run `lakehouse init` first"
+        ) from None
     click.echo(f"bronze writer stopped after {writer.commits} commits")

@@ -1,8 +1,9 @@
 """``lakehouse demo`` (``make demo``): the whole embedded pipeline on this machine, with a live summary.
 
 Brings the stack up (with Airflow), bootstraps topics and tables, runs ingestion (``lakehouse
-ingest --source auto``: live Coinbase, else the synthetic source) and the bronze writer as child
-processes, serves the dashboard page (in this process, until the demo ends), prints where to look,
+ingest --source auto``: live Coinbase, else the synthetic source), the reference-price poller
+(``--source auto --venue coingecko``: CoinGecko, else its synthetic twin) and one bronze writer per
+stream (trades, reference prices) as child processes, serves the dashboard page (in this process, until the demo ends), prints where to look,
 then a summary line every few seconds (and, if ingestion fell back to synthetic trades, says so:
 they are venue ``exchange = 'synthetic'``, with trade ids that start at the run's start time in
 microseconds, so a second demo adds new trades and never mixes with real Coinbase ones) until
@@ -44,7 +45,14 @@ class Child:
 def children(settings: Settings, source: str) -> list[Child]:
     """The demo's worker processes, logged under ``<data_dir>/logs/`` like the services."""
     logs = settings.data_dir / "logs"
-    commands = {"ingest": ("ingest", "--source", source), "bronze": ("bronze",)}
+    # reference prices beside the trades: CoinGecko, or its synthetic twin when it is unreachable
+    reference = "synthetic" if source == "synthetic" else "auto"
+    commands = {
+        "ingest": ("ingest", "--source", source),
+        "ingest-reference": ("ingest", "--source", reference, "--venue", "coingecko"),
+        "bronze": ("bronze",),
+        "bronze-reference": ("bronze", "--stream", "reference_prices"),
+    }
     return [
         Child(
             name,
@@ -203,7 +211,7 @@ def demo_command(duration: float | None, source: str) -> None:
     from infrastructure.catalog import load_catalog
     from infrastructure.services import ServiceStartError
     from infrastructure.settings import load_settings
-    from ingestion.runner import FALLBACK_NOTICE
+    from ingestion.runner import FALLBACK_NOTICE, REFERENCE_FALLBACK_NOTICE
 
     try:
         settings, _ = supervisor.up(load_settings(), log=click.echo, airflow=True)
@@ -218,12 +226,13 @@ def demo_command(duration: float | None, source: str) -> None:
     procs = []
     probe = None
     workers = children(settings, source)
-    ingest_log = LogFollower(next(c.spec.log_file for c in workers if c.name == "ingest"))
+    ingest_logs = {c.name: LogFollower(c.spec.log_file) for c in workers if c.name.startswith("ingest")}
 
-    def relay_fallback() -> None:  # the user must see it if the trades are synthetic
-        for line in ingest_log.new_lines():
-            if line.startswith(FALLBACK_NOTICE):
-                click.echo(f"ingest: {line}")
+    def relay_fallback() -> None:  # the user must see it if the trades (or reference prices) are synthetic
+        for name, log in ingest_logs.items():
+            for line in log.new_lines():
+                if line.startswith((FALLBACK_NOTICE, REFERENCE_FALLBACK_NOTICE)):
+                    click.echo(f"{name}: {line}")
 
     dashboard_url = start_dashboard(settings)
     if dashboard_url:

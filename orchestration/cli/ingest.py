@@ -13,8 +13,8 @@ import click
 
 from orchestration.cli.params import UTC_TIME, window_option_pair
 
-SOURCES = ("coinbase", "binance", "replay", "synthetic", "auto")
-VENUES = ("coinbase", "binance")
+SOURCES = ("coinbase", "binance", "coingecko", "replay", "synthetic", "auto")
+VENUES = ("coinbase", "binance", "coingecko")
 
 
 def progress_bar(**options):
@@ -34,12 +34,14 @@ def _logging() -> None:
     type=click.Choice(SOURCES),
     default="coinbase",
     show_default=True,
-    help="coinbase / binance: that venue's live feed (one process per venue); auto: live Coinbase, "
+    help="coinbase / binance: that venue's live feed (one process per venue); coingecko: reference "
+    "prices polled from CoinGecko's /simple/price (to their own topic); auto: live Coinbase, "
     "or synthetic if the feed is unreachable; replay: a file from `lakehouse record`; synthetic: a "
     "seeded random walk.",
 )
 @click.option("--venue", type=click.Choice(VENUES), default="coinbase", show_default=True,
-              help="replay/synthetic: whose frame format (synthetic Binance trades are venue synthetic-binance)")  # fmt: skip
+              help="replay/synthetic: whose frame format (synthetic Binance trades are venue synthetic-binance; "
+                   "synthetic coingecko: reference prices from source synthetic-coingecko)")  # fmt: skip
 @click.option("--file", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="replay file (zstd NDJSON) for --source replay")  # fmt: skip
 @click.option("--speed", type=float, default=1.0, show_default=True,
@@ -73,6 +75,10 @@ def ingest(
     _logging()
     if source == "replay" and replay_file is None:
         raise click.UsageError("--source replay needs --file PATH")
+    if venue == "coingecko" and source not in ("synthetic", "coingecko", "auto"):
+        raise click.UsageError(
+            "--venue coingecko goes with --source synthetic or auto (or use --source coingecko)"
+        )
     if rate is not None and rate <= 0:
         raise click.BadParameter("must be > 0", param_hint="--rate")
     if replay_file is not None:

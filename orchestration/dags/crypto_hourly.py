@@ -9,7 +9,9 @@ look, audited there, and published only if the audit passes.
 
 1. **silver**: type, validate and deduplicate the hour's bronze rows into the Iceberg branch
    `audit-<hour>` of `silver.trades` (rejects: of `silver.trades_rejected`), reset from `main`;
-   idempotent, so a retry or a re-run is safe.
+   idempotent, so a retry or a re-run is safe. **silver_reference** refines the hour's reference
+   prices into `silver.reference_prices` (one row per source, coin, currency and
+   `last_updated_at`), on `main`: gold reads them, they are not staged.
 2. **gold**: `dbt build` of the gold models into the shadow namespace `gold_audit`, from silver at
    the audit branches (late trades re-aggregate the candles they touch).
 3. **quality** (the audit): Great Expectations suites on the staged silver and gold for the hour. A
@@ -60,6 +62,12 @@ def crypto_hourly():
         return tasks.silver(data_interval_start, data_interval_end)
 
     @task
+    def silver_reference(data_interval_start=None, data_interval_end=None) -> dict:
+        from orchestration import tasks
+
+        return tasks.silver_reference(data_interval_start, data_interval_end)
+
+    @task
     def gold(silver_result: dict, data_interval_start=None, data_interval_end=None) -> dict:
         from orchestration import tasks
 
@@ -83,7 +91,9 @@ def crypto_hourly():
 
         return tasks.completeness(data_interval_start, data_interval_end, recheck=True)
 
-    published = publish(quality(gold(silver())))
+    built = gold(silver())
+    silver_reference() >> built  # gold's price_deviation_1m reads the hour's reference prices
+    published = publish(quality(built))
     # one mapped trigger per hole (none: skipped); run ids name the hole, so a retry never doubles it
     TriggerDagRunOperator.partial(
         task_id="backfill_gaps", trigger_dag_id="crypto_backfill", skip_when_already_exists=True

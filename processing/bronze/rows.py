@@ -19,7 +19,7 @@ Messages become rows by one of two paths that give the same row for the same mes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,15 +30,12 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from infrastructure.tables import BRONZE_TRADES
+from infrastructure.tables import BRONZE_TRADES, TableDef
 from ingestion.events import SIDES, SOURCES, InvalidTrade, Trade, format_decimal
 
 OFFSETS_PROPERTY = "lakehouse.kafka.next-offsets"
 ARROW_SCHEMA: pa.Schema = BRONZE_TRADES.schema.as_arrow()
 COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
-SORT_KEYS = [
-    (BRONZE_TRADES.schema.find_column_name(f.source_id), "ascending") for f in BRONZE_TRADES.sort_order.fields
-]
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 INT64_RANGE = range(-(2**63), 2**63)
 # the text forms the fast path vouches for (RE2 syntax, checked column-wise by Arrow). A plain
@@ -141,11 +138,11 @@ def to_row(trade: Trade, message: Message, ingest_time: datetime) -> tuple:
     )
 
 
-def rows_to_arrow(rows: Sequence[tuple]) -> pa.Table:
-    """Row tuples in ``COLUMNS`` order -> an Arrow table of the bronze schema (unsorted)."""
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
+def rows_to_arrow(rows: Sequence[tuple], schema: pa.Schema = ARROW_SCHEMA) -> pa.Table:
+    """Row tuples in ``schema``'s column order -> an Arrow table of it (unsorted); bronze.trades' by default."""
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
     return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)], schema=ARROW_SCHEMA
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
     )
 
 
@@ -243,10 +240,50 @@ def _all(*conditions: pa.BooleanArray) -> pa.BooleanArray:
     return result
 
 
+Decode = Callable[[Consumed, datetime], tuple[pa.Table, list[Poison]]]
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """How one stream's Kafka messages become rows of its bronze table: what makes the one writer
+    serve ``bronze.trades`` and ``bronze.reference_prices`` alike. The table must carry the Kafka
+    lineage columns (``kafka_topic``, ``kafka_partition``, ``kafka_offset``, ``kafka_timestamp``),
+    ``event_time`` and ``ingest_time``: the offset bookkeeping and the reset check read them."""
+
+    table: TableDef
+    decode: Decode  # rows of the valid messages and a Poison (with its reason) for each other one
+    is_row: Callable[[bytes | None], bool]  # would this message value become a row?
+    arrow_schema: pa.Schema
+    sort_keys: list[tuple[str, str]]
+
+
+def row_format(table: TableDef, decode: Decode, is_row: Callable[[bytes | None], bool]) -> RowFormat:
+    schema = table.schema
+    sort_keys = [(schema.find_column_name(f.source_id), "ascending") for f in table.sort_order.fields]
+    return RowFormat(table, decode, is_row, schema.as_arrow(), sort_keys)
+
+
+def parses(from_wire: Callable[[bytes], object]) -> Callable[[bytes | None], bool]:
+    """``RowFormat.is_row`` for a stream whose messages ``from_wire`` reads (it raises on a bad one)."""
+
+    def is_row(value: bytes | None) -> bool:
+        try:
+            from_wire(value or b"")
+        except (InvalidTrade, ValueError, TypeError):
+            return False
+        return True
+
+    return is_row
+
+
+TRADE_ROWS = row_format(BRONZE_TRADES, decode_columns, parses(Trade.from_wire))
+
+
 @dataclass
 class Batch:
     """Rows (as Arrow tables) and dead letters waiting for one bronze append, and the offsets they cover."""
 
+    format: RowFormat = TRADE_ROWS
     tables: list[pa.Table] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
     next_offsets: Offsets = field(default_factory=dict)
@@ -266,7 +303,7 @@ class Batch:
             self.next_offsets[tp] = offset + 1
         for tp, offset in dict(zip(reversed(keys), reversed(consumed.offsets), strict=True)).items():
             self.first_offsets[tp] = min(offset, self.first_offsets.get(tp, offset))
-        table, poison = decode_columns(consumed, ingest_time)
+        table, poison = self.format.decode(consumed, ingest_time)
         if table.num_rows:
             self.tables.append(table)
             self.rows += table.num_rows
@@ -291,6 +328,7 @@ class Batch:
         }
         tables = [t.filter(_fresh(t, covered)) for t in self.tables] if covered else list(self.tables)
         return Batch(
+            format=self.format,
             tables=[t for t in tables if t.num_rows],
             poison=[x for x in self.poison if x.message.offset >= covered.get(x.origin[:2], 0)],
             next_offsets={tp: n for tp, n in self.next_offsets.items() if n > recorded.get(tp, 0)},
@@ -302,8 +340,8 @@ class Batch:
     def to_arrow(self) -> pa.Table:
         """The rows in the table's declared sort order (pyiceberg appends data as given)."""
         if not self.tables:
-            return ARROW_SCHEMA.empty_table()
-        return pa.concat_tables(self.tables).sort_by(SORT_KEYS)
+            return self.format.arrow_schema.empty_table()
+        return pa.concat_tables(self.tables).sort_by(self.format.sort_keys)
 
     def newest_event_time(self) -> datetime | None:
         return max((pc.max(t["event_time"]).as_py() for t in self.tables), default=None)

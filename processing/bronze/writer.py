@@ -1,5 +1,9 @@
 """The bronze writer's I/O loop: consume trades, append batches to ``bronze.trades``, exactly once.
 
+One writer, one instance per stream (``streams``): ``lakehouse bronze --stream reference_prices``
+runs the same loop from ``kafka.reference_topic`` into ``bronze.reference_prices``; what differs is
+the stream's topic, table, row format and consumer group, never the exactly-once logic below.
+
 The table, not the consumer group, is the source of truth for offsets (see ``rows``):
 - on partition assignment the consumer seeks to the offsets recorded in the table;
 - every append carries the merged offsets in its snapshot summary; pyiceberg's commit asserts the
@@ -43,9 +47,7 @@ from infrastructure.catalog import load_catalog
 from infrastructure.kafka import consumer_config, producer_config
 from infrastructure.retrying import one_line, until_stopped
 from infrastructure.settings import Settings
-from infrastructure.tables import BRONZE_TRADES
 from ingestion.dead_letters import bounded_dead_letter
-from ingestion.events import InvalidTrade, Trade
 from ingestion.producer import QUIET_LOG_LEVEL
 from processing.bronze.metrics import BronzeMetrics
 from processing.bronze.resets import (
@@ -66,6 +68,7 @@ from processing.bronze.rows import (
     offsets_in_rows,
     recorded_offsets,
 )
+from processing.bronze.streams import TRADES, Stream
 from processing.maintenance import StreamingRetention
 
 log = logging.getLogger(__name__)
@@ -121,16 +124,20 @@ class BronzeWriter:
         metrics: BronzeMetrics | None = None,
         crash_after_commits: int | None = None,
         retention: StreamingRetention | None = None,
+        stream: Stream = TRADES,
     ) -> None:
         self.settings = settings
+        self.stream = stream
+        self.topic = stream.topic(settings.kafka)
+        self.group = settings.bronze.consumer_group + stream.group_suffix
         # tags each closed hour and expires old snapshots within its appends (bounded commit cost)
         self.retention = retention or StreamingRetention(settings.maintenance)
         self.metrics = metrics or BronzeMetrics()
         self.crash_after_commits = crash_after_commits
         self.commits = 0
-        self.table = load_catalog(settings).load_table(BRONZE_TRADES.identifier)
+        self.table = load_catalog(settings).load_table(stream.identifier)
         disable_commit_retries(self.table)
-        self.batch = Batch()
+        self.batch = Batch(stream.rows)
         # the table's offsets as of the snapshot this writer last read or committed; None: re-read
         # before the next append. Our own commits keep it current, and a commit by anyone else is
         # refused (pyiceberg asserts the snapshot the append is based on), which clears it.
@@ -149,7 +156,7 @@ class BronzeWriter:
         self.consumer = Consumer(
             consumer_config(
                 settings.kafka,
-                settings.bronze.consumer_group,
+                self.group,
                 **{
                     "group.instance.id": settings.bronze.instance_id,
                     # never jump on our own: an offset out of range means the log went backwards,
@@ -240,7 +247,7 @@ class BronzeWriter:
             self.dlq.flush(10)
 
     def _subscribe(self) -> None:
-        self.consumer.subscribe([self.settings.kafka.trades_topic], on_assign=self._on_assign,
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
 
     def _take(self, messages: list[KafkaMessage]) -> None:
@@ -274,7 +281,7 @@ class BronzeWriter:
         it is committed, so consuming and decoding the next batch overlaps the append of this one."""
         self._settle()
         if self.batch.next_offsets:
-            batch, self.batch = self.batch, Batch()
+            batch, self.batch = self.batch, Batch(self.stream.rows)
             self._in_flight = self._appender.submit(self._append, batch)
         if wait:
             self._settle()
@@ -446,7 +453,7 @@ class BronzeWriter:
         self.flush()  # the table must be current: the append thread may be committing
         recorded = self.recorded if self.recorded is not None else self._reread()
         reset: set[tuple[str, int]] = set()
-        probe = Consumer(consumer_config(self.settings.kafka, f"{self.settings.bronze.consumer_group}-probe"))
+        probe = Consumer(consumer_config(self.settings.kafka, f"{self.group}-probe"))
         try:
             for tp in list(self.positions):
                 n = recorded.get(tp, 0)
@@ -503,7 +510,7 @@ class BronzeWriter:
             selected_fields=("kafka_timestamp", "ingest_time"),
         ).to_arrow()
         if rows.num_rows == 0:  # bronze holds no row there: only a dead letter can be "the same"
-            return not _is_trade(message.value())
+            return not self.stream.rows.is_row(message.value())
         newest = rows.sort_by([("ingest_time", "descending")])["kafka_timestamp"][0]
         return pc.cast(newest, pa.int64()).as_py() // 1000 == message.timestamp()[1]
 
@@ -563,24 +570,17 @@ def run_writer(
     crash_after_commits: int | None = None,
     idle_exit_s: float | None = None,
     serve_metrics: bool = True,
+    stream: Stream = TRADES,
 ) -> BronzeWriter:
     metrics = BronzeMetrics()
     if serve_metrics:
-        metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
+        metrics.serve(settings.metrics.host, stream.port(settings.metrics))
     stop = stop or threading.Event()
 
     # storage or catalog not up yet: wait for it (a missing table is the user's to fix: no retry)
     writer = until_stopped(
         "bronze writer start", log, stop.is_set, settings.bronze.retry_max_s, settings.debug,
         retry=tenacity.retry_if_not_exception_type((NoSuchTableError, NoSuchNamespaceError)), sleep=stop.wait,
-    )(BronzeWriter, settings, metrics, crash_after_commits)  # fmt: skip
+    )(BronzeWriter, settings, metrics, crash_after_commits, None, stream)  # fmt: skip
     writer.run(stop, idle_exit_s=idle_exit_s)
     return writer
-
-
-def _is_trade(value: bytes | None) -> bool:
-    try:
-        Trade.from_wire(value or b"")
-    except (InvalidTrade, ValueError, TypeError):
-        return False
-    return True

@@ -159,7 +159,8 @@ def snapshot(settings: Settings) -> dict[str, list[tuple]]:
 
 
 HOURLY_OK = {
-    "silver": "success", "gold": "success", "quality": "success", "publish": "success", "completeness": "success",
+    "silver": "success", "silver_reference": "success", "gold": "success", "quality": "success",
+    "publish": "success", "completeness": "success",
 }  # fmt: skip
 # the rows' ids alternate between the products five at a time, so each product's ids have two holes
 # of five: the hour's completeness check triggers one crypto_backfill run per hole, by trade id

@@ -21,3 +21,7 @@ def test_trino_target_compiles_offline(tmp_path: Path) -> None:
     assert '"iceberg"."silver"."trades"' in ohlcv
     assert "hugeint" not in ohlcv  # DuckDB's exact division stays in its dispatch
     assert "approx_percentile(ingest_latency_ms, 0.99)" in (compiled / "ingestion_latency_1m.sql").read_text()
+    deviation = (compiled / "price_deviation_1m.sql").read_text()
+    assert '"iceberg"."silver"."reference_prices"' in deviation
+    assert "max_by(r.price, r.event_time)" in deviation and "hugeint" not in deviation
+    assert "date_add('second', -120, c.candle_end)" in deviation  # the staleness bound

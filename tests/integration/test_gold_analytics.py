@@ -315,7 +315,7 @@ def test_the_alert_facts_become_low_cardinality_gauges(gold_lakehouse, trades) -
             s.name,
             s.labels["exchange"],
             s.labels["product"],
-            s.labels.get("window") or s.labels.get("quantile", ""),
+            s.labels.get("window") or s.labels.get("quantile") or s.labels.get("stat", ""),
         ): s.value
         for family in registry.collect()
         for s in family.samples
@@ -341,5 +341,8 @@ def test_the_alert_facts_become_low_cardinality_gauges(gold_lakehouse, trades) -
         ("exchange", "product"),
         ("exchange", "product", "window"),
         ("exchange", "product", "quantile"),
+        ("exchange", "product", "stat"),
     }
-    assert len(samples) == 5 * len(expected)
+    # the fixture's reference prices give every product both deviation gauges (max, sustained)
+    assert all(samples[("lakehouse_gold_reference_deviation_bps", *key, "max")] > 0 for key in expected)
+    assert len(samples) == 7 * len(expected)

@@ -32,14 +32,20 @@ def test_a_consistent_window_passes_and_is_kept(gold_lakehouse) -> None:
     result = run_quality(settings, DAY_START, DAY_START + SPAN + timedelta(hours=2))
     assert result.success, result.summary()
     by_suite = {s.suite: s for s in result.suites}
-    assert set(by_suite) == {"silver_trades", "gold_ohlcv_1m", "gold_ohlcv_1h", "reconciliation"}
+    assert set(by_suite) == {
+        "silver_trades",
+        "gold_ohlcv_1m",
+        "gold_ohlcv_1h",
+        "reconciliation",
+        "gold_price_deviation_1m",
+    }
     assert by_suite["silver_trades"].rows == len(
         {(t.product_id, t.trade_id) for t in gold_lakehouse.raw if t.winner and not t.reject_reason}
     )
     assert all(s.evaluated > 0 and s.failed == 0 for s in result.suites)
     kept = json.loads(result.results_file.read_text())
     assert result.results_file.parent == settings.data_dir / "quality"
-    assert kept["success"] is True and len(kept["validations"]) == 4
+    assert kept["success"] is True and len(kept["validations"]) == 5
 
 
 def test_a_bronze_row_that_never_reached_silver_fails_reconciliation(gold_lakehouse) -> None:
@@ -93,7 +99,7 @@ def test_the_quality_command_pushes_its_run_and_fails_on_a_failed_suite(
     finally:
         services.stop(proc.pid)
     assert after_good[("lakehouse_job_last_success", "")] == 1
-    assert after_good[("lakehouse_job_rows", "suites")] == 4
+    assert after_good[("lakehouse_job_rows", "suites")] == 5
     assert after_good[("lakehouse_job_rows", "suites_failed")] == 0
     assert after_good[("lakehouse_job_window_end_timestamp_seconds", "")] == good_end.timestamp()
     assert bad.exit_code == 1 and "reconciliation: FAILED" in bad.output, bad.output

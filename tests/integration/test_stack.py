@@ -115,4 +115,6 @@ def test_prometheus_config_fills_in_the_metrics_endpoints(tmp_path: Path) -> Non
     assert f"127.0.0.1:{settings.metrics.bronze_port}" in text
     assert f"127.0.0.1:{settings.metrics.producer_port}" in text
     assert f"127.0.0.1:{settings.metrics.binance_producer_port}" in text
+    assert f"127.0.0.1:{settings.metrics.coingecko_producer_port}" in text
+    assert f"127.0.0.1:{settings.metrics.bronze_reference_port}" in text
     assert "$" not in text

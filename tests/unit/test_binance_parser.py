@@ -210,7 +210,8 @@ def test_gaps_name_their_exchange() -> None:
 
 
 def test_retry_after_and_error_messages() -> None:
-    from ingestion.binance_rest import _message, _retry_after
+    from ingestion.binance_rest import _message
+    from ingestion.venue_io import retry_after_s as _retry_after
 
     assert (_retry_after("7"), _retry_after(None), _retry_after("soon")) == (7.0, 1.0, 1.0)
     assert _message(frame("rest_error_invalid_symbol.json")) == "Invalid symbol. (code -1121)"

@@ -43,6 +43,7 @@ def test_hourly_graph_and_interval_timetable(dagbag) -> None:
     assert _edges(dag) == {
         ("silver", "gold"), ("gold", "quality"), ("quality", "publish"), ("publish", "completeness"),
         ("completeness", "backfill_gaps"),
+        ("silver_reference", "gold"),
     }  # fmt: skip
     trigger = dag.get_task("backfill_gaps")
     assert trigger.partial_kwargs["trigger_dag_id"] == "crypto_backfill"  # the DAG it starts exists

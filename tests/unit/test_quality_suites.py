@@ -77,3 +77,38 @@ def test_metrics_are_per_suite_gauges() -> None:
     assert 'lakehouse_quality_expectations_evaluated{suite="silver_trades"} 15.0' in text
     end = datetime(2026, 3, 1, 23, tzinfo=UTC).timestamp()
     assert registry.get_sample_value("lakehouse_quality_window_end_timestamp_seconds") == end
+
+
+def deviations(**changes) -> pd.DataFrame:
+    row = {
+        "exchange": "binance", "product_id": "BTC-USDT", "candle_start": T0, "candle_end": T0 + pd.Timedelta(minutes=1),
+        "versus_kind": "reference", "versus": "coingecko", "vwap": 65010.0, "versus_price": 65000.0,
+        "versus_time": T0 + pd.Timedelta(seconds=45), "deviation_bps": 1.538461538461538462, "trade_count": 3,
+        "max_ingest_time": T0 + pd.Timedelta(minutes=5),
+    }  # fmt: skip
+    venue = {
+        **row,
+        "versus_kind": "venue",
+        "versus": "coinbase",
+        "versus_price": 65012.0,
+        "deviation_bps": -0.3076,
+    }
+    return pd.DataFrame([{**row, **changes}, venue])
+
+
+def test_the_deviation_suite_passes_small_deviations_and_names_a_wrong_mapping() -> None:
+    suite = {"gold_price_deviation_1m": suites_for(Settings(_env_file=None), 3600)["gold_price_deviation_1m"]}
+    (ok,), _ = validate({"gold_price_deviation_1m": deviations()}, suite)
+    assert ok.success and ok.evaluated >= 10
+    # BTC priced against ETH's reference: ~ +180,000 bps, far beyond coingecko.max_deviation_bps
+    (bad,), _ = validate(
+        {
+            "gold_price_deviation_1m": deviations(
+                versus_price=3400.0, deviation_bps=181205.88, versus_kind="spot"
+            )
+        },
+        suite,
+    )
+    failures = "\n".join(bad.failures)
+    assert not bad.success and bad.failed == 2
+    assert "deviation_bps" in failures and "versus_kind" in failures
