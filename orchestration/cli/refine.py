@@ -29,20 +29,25 @@ END = click.option(
     help="Processing engine; default LAKEHOUSE_ENGINE__PROCESSING.",
 )
 def silver_command(start: datetime, end: datetime, engine: str | None) -> None:
-    """Refine bronze rows ingested in [START, END) into silver.trades; re-running is a no-op."""
+    """Refine bronze rows ingested in [START, END) into silver.trades, and the reference prices into
+    silver.reference_prices (as the hourly DAG does); re-running is a no-op."""
     from infrastructure.settings import get_settings
     from infrastructure.times import Window
+    from processing.silver.reference import reference_silver_job
     from processing.silver.run import silver_job
     from processing.silver.spark_submit import SparkUnavailable
 
     window_option_pair(start, end)
+    settings, window = get_settings(), Window(start, end)
     try:
-        result = silver_job(get_settings(), Window(start, end), engine=engine)  # type: ignore[arg-type]
+        result = silver_job(settings, window, engine=engine)  # type: ignore[arg-type]
     except SparkUnavailable as exc:
         raise click.ClickException(f"the Spark engine needs the compose stack: {exc}") from None
     click.echo(result.summary())
     for line in result.steps():
         click.echo(line)
+    # reference prices are a few rows an hour: DuckDB in either stack, as the DAG's silver_reference
+    click.echo(reference_silver_job(settings, window).summary())
 
 
 @click.command("completeness")
