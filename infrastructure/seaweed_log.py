@@ -146,6 +146,21 @@ def volume_bytes(settings: Settings) -> tuple[int, int]:
     return volume_totals(weed_shell(settings, "volume.list\n"))
 
 
+def wait_for_garbage(settings: Settings, before: int, poll_s: float = 0.5) -> None:
+    """Wait until the volumes' garbage has grown past ``before`` and holds still between two polls:
+    the filer hands deleted chunks to the volumes in the background, and a vacuum sooner would
+    miss them. Bounded by ``GARBAGE_WAIT_S`` (SeaweedFS's own vacuum and the next hour's purge
+    reclaim what is late). The volumes store chunks compressed, so the logical bytes deleted do
+    not say how much garbage to expect."""
+    deadline, last = time.monotonic() + GARBAGE_WAIT_S, before
+    while time.monotonic() < deadline:
+        time.sleep(poll_s)
+        garbage = volume_bytes(settings)[1]
+        if last > before and garbage == last:
+            return
+        last = garbage
+
+
 def purge_log(settings: Settings, older_than: datetime) -> LogPurge:
     """Delete the journal's minute files older than ``older_than`` and vacuum the volumes that held
     them (SeaweedFS's own garbage threshold). Day folders left empty are removed too."""
@@ -155,13 +170,9 @@ def purge_log(settings: Settings, older_than: datetime) -> LogPurge:
     if gone:
         kept_days = {f.path.rsplit("/", 1)[0] for f in files if f not in gone}
         empty_days = sorted({f.path.rsplit("/", 1)[0] for f in gone} - kept_days)
+        garbage_before = volume_bytes(settings)[1]
         weed_shell(settings, rm_script(gone) + "".join(f"fs.rm -r {day}\n" for day in empty_days))
-        # the filer hands deleted chunks to the volumes in the background: vacuum once they count
-        # them as garbage (or after a bounded wait; SeaweedFS's own vacuum and the next hour's
-        # purge reclaim what is late)
-        deadline = time.monotonic() + GARBAGE_WAIT_S
-        while volume_bytes(settings)[1] < 0.9 * sum(f.size for f in gone) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for_garbage(settings, garbage_before)
         weed_shell(settings, "lock\nvolume.vacuum\nunlock\n")
     kept = [f for f in files if f not in gone]
     return LogPurge(
