@@ -31,8 +31,9 @@ def test_silver_command_refines_a_window_with_duckdb(environment) -> None:
     assert "silver [2001-01-01T00:00:00+00:00, 2001-01-01T01:00:00+00:00) with duckdb: 0 bronze rows" in (
         result.output
     )
-    assert "silver reference prices [2001-01-01T00:00:00+00:00, 2001-01-01T01:00:00+00:00): 0 bronze rows" in (
-        result.output
+    assert (
+        "silver reference prices [2001-01-01T00:00:00+00:00, 2001-01-01T01:00:00+00:00): 0 bronze rows"
+        in (result.output)
     )
 
 
