@@ -35,9 +35,11 @@ def test_gold_verbose_streams_dbt_and_silver_prints_its_steps(environment) -> No
 
     silver = runner.invoke(cli, ["silver", "--start", "2001-01-01T00:00", "--end", "2001-01-01T01:00"])
     assert silver.exit_code == 0, silver.output
+    # the trades' summary, its steps, then the reference prices' summary
     assert [line.split()[:2] for line in silver.output.splitlines()[1:]] == [
         ["1", "read"],
         ["2", "validate"],
         ["3", "deduplicate"],
         ["4", "merge"],
+        ["silver", "reference"],
     ]
