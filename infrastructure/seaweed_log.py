@@ -167,14 +167,14 @@ def purge_log(settings: Settings, older_than: datetime) -> LogPurge:
     began = time.perf_counter()
     files = log_files(settings)
     gone = expired(files, older_than)
+    kept = [f for f in files if f not in gone]
     if gone:
-        kept_days = {f.path.rsplit("/", 1)[0] for f in files if f not in gone}
+        kept_days = {f.path.rsplit("/", 1)[0] for f in kept}
         empty_days = sorted({f.path.rsplit("/", 1)[0] for f in gone} - kept_days)
         garbage_before = volume_bytes(settings)[1]
         weed_shell(settings, rm_script(gone) + "".join(f"fs.rm -r {day}\n" for day in empty_days))
         wait_for_garbage(settings, garbage_before)
         weed_shell(settings, "lock\nvolume.vacuum\nunlock\n")
-    kept = [f for f in files if f not in gone]
     return LogPurge(
         files_deleted=len(gone),
         bytes_deleted=sum(f.size for f in gone),

@@ -47,6 +47,7 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform
 from pyiceberg.utils.datetime import days_to_date
 
+from infrastructure.seaweed_log import LogPurge
 from infrastructure.settings import MaintenanceSettings, S3Settings
 from infrastructure.tables import MANIFEST_MERGE
 from processing import wap
@@ -651,7 +652,7 @@ HOUSEKEEPING_JOB = "maintenance_housekeeping"
 class Housekeeping:
     """What the hourly run cut from what a running stack accumulates besides its tables."""
 
-    journal: object | None  # infrastructure.seaweed_log.LogPurge; None without an embedded SeaweedFS
+    journal: LogPurge | None  # None without an embedded SeaweedFS
     service_logs_rotated: list[str]
     task_logs_deleted: int
     task_log_bytes_deleted: int
