@@ -119,8 +119,9 @@ init: ## Re-run the idempotent bootstrap (topics, namespaces, tables) in a one-s
 	$(COMPOSE) run --rm lakehouse-init
 
 .PHONY: producer-start
-producer-start: ## (Re)start the cluster stack's coinbase-producer container (the live Coinbase -> Kafka producer)
-	$(COMPOSE) up -d --force-recreate --no-deps coinbase-producer
+PRODUCERS ?= coinbase-producer binance-producer coingecko-producer
+producer-start: ## (Re)start the cluster stack's producer containers, one per venue (PRODUCERS="binance-producer" for one)
+	$(COMPOSE) up -d --force-recreate --no-deps $(PRODUCERS)
 
 .PHONY: spark-streaming
 spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.trades)

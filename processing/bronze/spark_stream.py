@@ -1,7 +1,9 @@
-"""Spark Structured Streaming bronze writer (compose stack): Kafka trades topic -> Iceberg ``bronze.trades``.
+"""Spark Structured Streaming bronze writer (compose stack): one query per bronze stream, Kafka trades
+topic -> Iceberg ``bronze.trades`` and reference-price topic -> ``bronze.reference_prices``.
 
 Run with ``spark-submit processing/bronze/spark_stream.py`` in the Spark image (the
-``spark-streaming`` service). Settings: ``LAKEHOUSE_KAFKA__*`` (brokers, topics),
+``spark-streaming`` service): both queries run in one driver, each with its own checkpoint, so the
+second stream costs no second JVM. Settings: ``LAKEHOUSE_KAFKA__*`` (brokers, topics),
 ``LAKEHOUSE_CATALOG__*`` / ``LAKEHOUSE_S3__*`` (Nessie REST catalog, SeaweedFS),
 ``LAKEHOUSE_BRONZE__FLUSH_SECONDS`` (trigger interval) and ``LAKEHOUSE_BRONZE__FLUSH_ROWS``
 (at most this many Kafka records per micro-batch); checkpoints under ``LAKEHOUSE_DATA_DIR``.
@@ -10,15 +12,21 @@ Shape: :func:`parse_kafka_records`, :func:`bronze_rows`, :func:`dead_letters` an
 :func:`batch_figures` are pure DataFrame transforms (unit-tested on a static DataFrame shaped like
 the Kafka source's); :func:`write_batch` and :func:`main` are the thin I/O around them.
 
+The streams are :mod:`processing.bronze.streams`' (topic, table, metrics port); this module adds per
+stream how one Kafka value becomes the table's wire columns (:data:`SPARK_STREAMS`), with the same
+checked parser the embedded writer uses (``Trade.from_wire``, ``ReferencePrice.from_wire``).
+
 Metrics: the driver serves the embedded writer's ``lakehouse_bronze_*`` series
-(:class:`processing.bronze.metrics.BronzeMetrics`) on ``LAKEHOUSE_METRICS__BRONZE_PORT``: rows and
+(:class:`processing.bronze.metrics.BronzeMetrics`), one registry per stream on the embedded writers'
+ports (``LAKEHOUSE_METRICS__BRONZE_PORT``, ``..._BRONZE_REFERENCE_PORT``): rows and
 dead letters per micro-batch, write duration, freshness of the newest event, and per-partition
 consumer lag from the query's progress events (:func:`partition_lag`).
 
 Guarantees:
-- Validity is decided by ``Trade.from_wire``, the same parser every other consumer uses; bronze
-  keeps ``price``/``size`` as the decimal strings received.
-- A record that is not a valid trade is never dropped: it goes to the DLQ topic
+- Validity is decided by ``Trade.from_wire`` (``ReferencePrice.from_wire``), the same parser every
+  other consumer uses; bronze keeps a trade's ``price``/``size`` as the decimal strings received, and
+  a reference price as the embedded writer stores it.
+- A record that is not valid is never dropped: it goes to the DLQ topic
   (``LAKEHOUSE_KAFKA__DLQ_TOPIC``) with its original key and value and headers ``reason``,
   ``source_topic``, ``source_partition``, ``source_offset``. The DLQ is written before the batch is
   committed to bronze, so a crash in between re-sends the batch's dead letters (at least once; the
@@ -36,6 +44,8 @@ Guarantees:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
@@ -44,9 +54,11 @@ import orjson
 
 from infrastructure.kafka import spark_kafka_options
 from infrastructure.settings import Settings, get_settings
-from infrastructure.tables import BRONZE_TRADES
-from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
+from ingestion import reference_events
+from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade, format_decimal
+from ingestion.reference_events import ReferencePrice
 from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets, merge_offsets
+from processing.bronze.streams import REFERENCE_PRICES, TRADES, Stream
 from processing.spark_session import build_session, spark_schema
 
 if TYPE_CHECKING:
@@ -55,7 +67,7 @@ if TYPE_CHECKING:
 
     from processing.bronze.metrics import BronzeMetrics
 
-QUERY_NAME = "bronze_stream"
+QUERY_NAME = "bronze_stream"  # the trades query (its checkpoint directory keeps this name)
 ERROR_COLUMN = "dlq_reason"
 KAFKA_LINEAGE = {
     "kafka_topic": "topic",
@@ -65,38 +77,11 @@ KAFKA_LINEAGE = {
 }
 
 
-@cache
-def bronze_schema() -> StructType:
-    return spark_schema(BRONZE_TRADES.schema)
-
-
-@cache
-def parsed_schema() -> StructType:
-    """What the parser returns per record: the wire columns of bronze plus the rejection reason."""
-    from pyspark.sql import types as T
-
-    wire = [f for f in bronze_schema().fields if f.name in WIRE_FIELDS]
-    return T.StructType(
-        [T.StructField(f.name, f.dataType, nullable=True) for f in wire]
-        + [T.StructField(ERROR_COLUMN, T.StringType(), nullable=True)]
-    )
-
-
-def parse_wire(value: bytes | bytearray | None) -> tuple:
-    """One Kafka value -> the wire columns of bronze (in schema order) and ``None``, or Nones and a reason.
-
-    ``{"exchange": "coinbase", "product_id": "BTC-USD", "trade_id": 10, "price": "400.23", ...}``
-    -> ``("coinbase", "BTC-USD", 10, "400.23", ..., None)``; ``b"not json"`` -> ``(None, ..., "not JSON: ...")``.
-    """
-    names = parsed_schema().fieldNames()
-    if value is None:
-        return (None,) * (len(names) - 1) + ("empty message value",)
-    try:
-        trade = Trade.from_wire(bytes(value))
-    except InvalidTrade as exc:
-        return (None,) * (len(names) - 1) + (str(exc),)
+def trade_columns(value: bytes) -> dict[str, object]:
+    """A trades-topic value -> ``bronze.trades``' wire columns; raises ``InvalidTrade``."""
+    trade = Trade.from_wire(value)
     received = orjson.loads(value)
-    columns: dict[str, object] = {
+    return {
         "exchange": trade.exchange,
         "product_id": trade.product_id,
         "trade_id": trade.trade_id,
@@ -109,25 +94,94 @@ def parse_wire(value: bytes | bytearray | None) -> tuple:
         "sequence": trade.sequence,
         "source": trade.source,
         "raw": trade.raw,
-        ERROR_COLUMN: None,
     }
+
+
+def reference_columns(value: bytes) -> dict[str, object]:
+    """A reference-topic value -> ``bronze.reference_prices``' wire columns, as the embedded writer
+    stores them (``processing.bronze.reference_rows``); raises ``InvalidTrade``."""
+    event = ReferencePrice.from_wire(value)
+    return {
+        "source": event.source,
+        "coin_id": event.coin_id,
+        "vs_currency": event.vs_currency,
+        "product_id": event.product_id,
+        "price": format_decimal(event.price),
+        "event_time": event.event_time,
+        "receive_time": event.receive_time,
+        "raw": event.raw,
+    }
+
+
+@dataclass(frozen=True)
+class SparkStream:
+    """One bronze stream as the Spark job runs it: the shared description and the value parser."""
+
+    stream: Stream  # topic, table and metrics port (processing.bronze.streams)
+    wire_fields: tuple[str, ...]  # the table's columns that come from the message value
+    wire_columns: Callable[[bytes], dict[str, object]]
+    query_name: str
+
+
+SPARK_STREAMS: dict[str, SparkStream] = {
+    "trades": SparkStream(TRADES, WIRE_FIELDS, trade_columns, QUERY_NAME),
+    "reference_prices": SparkStream(
+        REFERENCE_PRICES, reference_events.WIRE_FIELDS, reference_columns, f"{QUERY_NAME}_reference_prices"
+    ),
+}
+
+
+@cache
+def bronze_schema(stream: str = "trades") -> StructType:
+    return spark_schema(SPARK_STREAMS[stream].stream.rows.table.schema)
+
+
+@cache
+def parsed_schema(stream: str = "trades") -> StructType:
+    """What the parser returns per record: the wire columns of bronze plus the rejection reason."""
+    from pyspark.sql import types as T
+
+    wire = [f for f in bronze_schema(stream).fields if f.name in SPARK_STREAMS[stream].wire_fields]
+    return T.StructType(
+        [T.StructField(f.name, f.dataType, nullable=True) for f in wire]
+        + [T.StructField(ERROR_COLUMN, T.StringType(), nullable=True)]
+    )
+
+
+def parse_wire(value: bytes | bytearray | None, stream: str = "trades") -> tuple:
+    """One Kafka value -> the wire columns of bronze (in schema order) and ``None``, or Nones and a reason.
+
+    ``{"exchange": "coinbase", "product_id": "BTC-USD", "trade_id": 10, "price": "400.23", ...}``
+    -> ``("coinbase", "BTC-USD", 10, "400.23", ..., None)``; ``b"not json"`` -> ``(None, ..., "not JSON: ...")``.
+    """
+    names = parsed_schema(stream).fieldNames()
+    if value is None:
+        return (None,) * (len(names) - 1) + ("empty message value",)
+    try:
+        columns = SPARK_STREAMS[stream].wire_columns(bytes(value))
+    except InvalidTrade as exc:
+        return (None,) * (len(names) - 1) + (str(exc),)
+    columns[ERROR_COLUMN] = None
     return tuple(columns[name] for name in names)
 
 
-def parse_kafka_records(records: DataFrame, ingest_time: Column | None = None) -> DataFrame:
+def parse_kafka_records(
+    records: DataFrame, ingest_time: Column | None = None, stream: str = "trades"
+) -> DataFrame:
     """Kafka source rows (key, value, topic, partition, offset, timestamp, ...) -> parsed rows.
 
-    The result has every bronze column, the original ``key``/``value`` (for dead letters) and
-    ``dlq_reason`` (null for valid trades). ``ingest_time`` defaults to the batch's current time.
+    The result has every column of the stream's bronze table, the original ``key``/``value`` (for
+    dead letters) and ``dlq_reason`` (null for valid records). ``ingest_time`` defaults to the
+    batch's current time.
     """
     from pyspark.sql import functions as F
 
-    parse = F.udf(parse_wire, parsed_schema(), useArrow=False)
+    parse = F.udf(lambda value: parse_wire(value, stream), parsed_schema(stream), useArrow=False)
     parsed = records.withColumn("_parsed", parse(F.col("value")))
     ingest = ingest_time if ingest_time is not None else F.current_timestamp()
     columns = []
-    for field in bronze_schema().fields:
-        if field.name in WIRE_FIELDS:
+    for field in bronze_schema(stream).fields:
+        if field.name in SPARK_STREAMS[stream].wire_fields:
             source = F.col(f"_parsed.{field.name}")
         elif field.name in KAFKA_LINEAGE:
             source = F.col(KAFKA_LINEAGE[field.name])
@@ -141,11 +195,11 @@ def parse_kafka_records(records: DataFrame, ingest_time: Column | None = None) -
     )
 
 
-def bronze_rows(parsed: DataFrame) -> DataFrame:
-    """The valid trades, exactly the columns (and order) of ``bronze.trades``."""
+def bronze_rows(parsed: DataFrame, stream: str = "trades") -> DataFrame:
+    """The valid records, exactly the columns (and order) of the stream's table (``bronze.trades``)."""
     from pyspark.sql import functions as F
 
-    return parsed.where(F.col(ERROR_COLUMN).isNull()).select(*bronze_schema().fieldNames())
+    return parsed.where(F.col(ERROR_COLUMN).isNull()).select(*bronze_schema(stream).fieldNames())
 
 
 def dead_letters(parsed: DataFrame, dlq_topic: str) -> DataFrame:
@@ -224,14 +278,21 @@ def next_offsets(parsed: DataFrame) -> Offsets:
 
 
 def write_batch(
-    batch: DataFrame, batch_id: int, settings: Settings, table: str, metrics: BronzeMetrics | None = None
+    batch: DataFrame,
+    batch_id: int,
+    settings: Settings,
+    table: str,
+    metrics: BronzeMetrics | None = None,
+    stream: str = "trades",
 ) -> None:
-    """Dead letters to Kafka first, then one append of the trades bronze does not hold yet, recording
-    the offsets it covers in the snapshot summary (the same contract as the embedded writer)."""
-    from processing.bronze.progress import bronze_offsets
+    """Dead letters to Kafka first, then one append of the records the stream's table does not hold
+    yet, recording the offsets it covers in the snapshot summary (the embedded writer's contract)."""
+    from infrastructure.catalog import load_catalog
+    from processing.bronze.progress import table_offsets
 
-    recorded = bronze_offsets(settings)
-    parsed = unwritten(parse_kafka_records(batch), recorded).persist()
+    identifier = SPARK_STREAMS[stream].stream.identifier
+    recorded = table_offsets(load_catalog(settings).load_table(identifier))
+    parsed = unwritten(parse_kafka_records(batch, stream=stream), recorded).persist()
     started = time.monotonic()
     try:
         if parsed.isEmpty():  # a replay of what an earlier attempt committed
@@ -246,11 +307,11 @@ def write_batch(
             )
         offsets = merge_offsets(recorded, next_offsets(parsed))
         (
-            bronze_rows(parsed)
+            bronze_rows(parsed, stream)
             .writeTo(table)
             .option("fanout-enabled", "true")  # no sort needed before a partitioned write
-            # the parsed columns are nullable in Spark's eyes but never null for a valid trade
-            # (Trade.from_wire); Spark's by-name output resolution asserts it row by row
+            # the parsed columns are nullable in Spark's eyes but never null for a valid record
+            # (from_wire); Spark's by-name output resolution asserts it row by row
             .option("check-nullability", "false")
             .option(f"snapshot-property.{OFFSETS_PROPERTY}", encode_offsets(offsets))
             .append()
@@ -294,19 +355,20 @@ def lag_listener(metrics: BronzeMetrics, topic: str):
     return LagListener()
 
 
-def main(settings: Settings | None = None) -> None:
+def start_query(spark, settings: Settings, stream: str):
+    """Start one stream's query: its metrics registry and port, its lag listener, its checkpoint."""
     from processing.bronze.metrics import BronzeMetrics
 
-    settings = settings or get_settings()
-    spark = build_session(settings, QUERY_NAME)
-    table = f"{settings.catalog.name}.{BRONZE_TRADES.identifier}"
+    spec = SPARK_STREAMS[stream]
+    topic = spec.stream.topic(settings.kafka)
+    table = f"{settings.catalog.name}.{spec.stream.identifier}"
     metrics = BronzeMetrics()
-    metrics.serve(settings.metrics.host, settings.metrics.bronze_port)
-    spark.streams.addListener(lag_listener(metrics, settings.kafka.trades_topic))
+    metrics.serve(settings.metrics.host, spec.stream.port(settings.metrics))
+    spark.streams.addListener(lag_listener(metrics, topic))
     records = (
         spark.readStream.format("kafka")
         .options(**spark_kafka_options(settings.kafka))
-        .option("subscribe", settings.kafka.trades_topic)
+        .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         # offsets lost to retention must stop the job loudly, never be skipped silently
         .option("failOnDataLoss", "true")
@@ -314,14 +376,23 @@ def main(settings: Settings | None = None) -> None:
         .load()
     )
     query = (
-        records.writeStream.queryName(QUERY_NAME)
-        .foreachBatch(lambda batch, batch_id: write_batch(batch, batch_id, settings, table, metrics))
-        .option("checkpointLocation", str(settings.data_dir / "checkpoints" / QUERY_NAME))
+        records.writeStream.queryName(spec.query_name)
+        .foreachBatch(lambda batch, batch_id: write_batch(batch, batch_id, settings, table, metrics, stream))
+        .option("checkpointLocation", str(settings.data_dir / "checkpoints" / spec.query_name))
         .trigger(processingTime=f"{settings.bronze.flush_seconds} seconds")
         .start()
     )
-    print(f"{QUERY_NAME}: {settings.kafka.trades_topic} -> {table}, started {datetime.now().isoformat()}")
-    query.awaitTermination()
+    print(f"{spec.query_name}: {topic} -> {table}, started {datetime.now().isoformat()}")
+    return query
+
+
+def main(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    spark = build_session(settings, QUERY_NAME)
+    for stream in SPARK_STREAMS:
+        start_query(spark, settings, stream)
+    # either query failing ends the job (and the container restarts it): none stops alone unseen
+    spark.streams.awaitAnyTermination()
 
 
 if __name__ == "__main__":

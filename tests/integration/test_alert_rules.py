@@ -77,9 +77,27 @@ def test_compose_config_loads_the_same_rules(promtool: str) -> None:
     assert f"{len(alert_names())} rules found" in run.stdout
     jobs = {job["job_name"]: job for job in yaml.safe_load(path.read_text())["scrape_configs"]}
     assert jobs["pushgateway"]["honor_labels"] is True
-    targets = {job: job_config["static_configs"][0]["targets"] for job, job_config in jobs.items()}
-    defaults = Settings(_env_file=None).metrics
-    # every stage: producer and bronze writer on their settings' ports, batch jobs, Airflow's StatsD
-    assert targets["coinbase-producer"] == [f"coinbase-producer:{defaults.producer_port}"]
-    assert targets["bronze-writer"] == [f"spark-streaming:{defaults.bronze_port}"]
-    assert targets["pushgateway"] == ["pushgateway:9091"] and targets["airflow"] == ["statsd-exporter:9102"]
+    targets = {
+        job: [
+            (target, static.get("labels", {}))
+            for static in config["static_configs"]
+            for target in static["targets"]
+        ]
+        for job, config in jobs.items()
+    }
+    m = Settings(_env_file=None).metrics
+    # every stage: each venue's producer and each bronze stream on their settings' ports, labelled as
+    # the embedded stack labels them; batch jobs, Airflow's StatsD
+    assert targets["producer"] == [
+        (f"coinbase-producer:{m.producer_port}", {"exchange": "coinbase"}),
+        (f"binance-producer:{m.binance_producer_port}", {"exchange": "binance"}),
+    ]
+    assert targets["reference"] == [
+        (f"coingecko-producer:{m.coingecko_producer_port}", {"exchange": "coingecko"})
+    ]
+    assert targets["bronze-writer"] == [
+        (f"spark-streaming:{m.bronze_port}", {}),
+        (f"spark-streaming:{m.bronze_reference_port}", {"stream": "reference_prices"}),
+    ]
+    assert targets["pushgateway"] == [("pushgateway:9091", {})]
+    assert targets["airflow"] == [("statsd-exporter:9102", {})]

@@ -7,6 +7,7 @@ import re
 import pytest
 import yaml
 
+from infrastructure.settings import Settings
 from tests.fixtures.compose import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
@@ -22,7 +23,7 @@ from tests.fixtures.compose import (
 
 REQUIRED_SERVICES = {
     "kafka", "seaweedfs", "postgres", "nessie", "spark-streaming", "trino", "prometheus", "grafana",
-    "coinbase-producer", "lakehouse-init", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+    "coinbase-producer", "binance-producer", "coingecko-producer", "lakehouse-init", "airflow-init", "airflow-apiserver", "airflow-scheduler",
     "airflow-dag-processor", "airflow-triggerer",
 }  # fmt: skip
 MEMORY_BUDGET_BYTES = 8 * 1024**3
@@ -219,3 +220,24 @@ def test_the_design_cards_service_urls_are_the_default_host_ports(compose_stack:
     embedded = Settings(_env_file=None)
     assert (embedded.stack.airflow_port, embedded.stack.prometheus_port) == (8081, 9090)
     assert embedded.trino.port == 8082  # a host client of the compose stack
+
+
+@pytest.mark.parametrize(
+    ("service", "source", "port"),
+    [
+        ("coinbase-producer", "coinbase", "producer_port"),
+        ("binance-producer", "binance", "binance_producer_port"),
+        ("coingecko-producer", "coingecko", "coingecko_producer_port"),
+    ],
+)
+def test_each_venue_runs_in_its_own_producer_container_on_its_metrics_port(
+    compose_stack: ComposeStack, service: str, source: str, port: str
+) -> None:
+    """One container per venue, as the embedded stack runs one process per venue: the healthcheck
+    and the published port are the port that venue's producer serves (metrics.*_port)."""
+    spec = compose_stack.services[service]
+    assert spec["command"] == ["ingest", "--source", source]
+    number = getattr(Settings(_env_file=None).metrics, port)
+    assert f"http://127.0.0.1:{number}/metrics" in " ".join(spec["healthcheck"]["test"])
+    assert [str(p).rsplit(":", 1)[1] for p in spec["ports"]] == [str(number)]
+    assert spec["restart"] == "unless-stopped"

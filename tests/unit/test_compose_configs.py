@@ -161,7 +161,7 @@ def test_prometheus_scrapes_services_that_exist(compose_stack: ComposeStack) -> 
         for target in static["targets"]
     }
     assert hosts - {"localhost"} <= set(compose_stack.services)
-    assert "coinbase-producer" in hosts
+    assert {"coinbase-producer", "binance-producer", "coingecko-producer", "spark-streaming"} <= hosts
     mounted = " ".join(compose_stack.services["prometheus"]["volumes"])
     assert "prometheus.compose.yml:/etc/prometheus/prometheus.yml" in mounted
 

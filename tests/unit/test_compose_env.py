@@ -40,7 +40,7 @@ def test_project_services_are_the_expected_ones(compose_stack: ComposeStack) -> 
 @pytest.mark.parametrize(
     "name",
     [
-        "coinbase-producer", "lakehouse-init", "spark-streaming", "airflow-init",
+        "coinbase-producer", "binance-producer", "coingecko-producer", "lakehouse-init", "spark-streaming", "airflow-init",
         "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
     ],
 )  # fmt: skip

@@ -11,8 +11,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from infrastructure.tables import BRONZE_TRADES
+from infrastructure.tables import BRONZE_REFERENCE_PRICES, BRONZE_TRADES
 from ingestion.events import Trade
+from ingestion.reference_events import ReferencePrice
 from processing.bronze.spark_stream import (
     ERROR_COLUMN,
     bronze_rows,
@@ -130,9 +131,57 @@ def test_a_new_bronze_column_without_a_source_fails_loudly(spark: SparkSession, 
     from processing.bronze import spark_stream as bronze_stream
 
     extended = T.StructType([*bronze_schema().fields, T.StructField("mystery", T.StringType())])
-    monkeypatch.setattr(bronze_stream, "bronze_schema", lambda: extended)
+    monkeypatch.setattr(bronze_stream, "bronze_schema", lambda stream="trades": extended)
     with pytest.raises(ValueError, match="mystery"):
         parse_kafka_records(records(spark, [orjson.dumps(trade(1))]))
+
+
+def reference(**overrides: object) -> bytes:
+    wire = orjson.loads(
+        ReferencePrice(
+            source="coingecko",
+            coin_id="bitcoin",
+            vs_currency="usd",
+            product_id="BTC-USD",
+            price=Decimal("67187.3358"),
+            event_time=datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
+            receive_time=datetime(2024, 5, 1, 12, 0, 12, 345678, tzinfo=UTC),
+            raw='{"bitcoin":{"usd":67187.3358,"last_updated_at":1714564800}}',
+        ).to_wire()
+    )
+    return orjson.dumps(wire | overrides)
+
+
+def test_reference_prices_become_their_bronze_columns_and_bad_ones_dead_letters(spark: SparkSession) -> None:
+    """The job's second query: the reference topic -> bronze.reference_prices, same DLQ contract."""
+    values = [reference(), reference(price="0.00001234", coin_id="ethereum", product_id="ETH-USD"),
+              reference(price="-5"), reference(source="someone"), b"[]", None]  # fmt: skip
+    parsed = parse_kafka_records(records(spark, values), ingest_time=F.lit(INGEST), stream="reference_prices")
+    bronze = bronze_rows(parsed, "reference_prices")
+    assert bronze.columns == [f.name for f in BRONZE_REFERENCE_PRICES.schema.fields]
+    rows = sorted(bronze.collect(), key=lambda r: r.kafka_offset)
+    assert [(r.coin_id, r.product_id, r.price) for r in rows] == [
+        ("bitcoin", "BTC-USD", "67187.3358"),
+        ("ethereum", "ETH-USD", "0.00001234"),  # exact decimal strings, as the embedded writer keeps them
+    ]
+    first = rows[0]
+    assert first.event_time.replace(tzinfo=UTC) == datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert (first.source, first.vs_currency, first.kafka_topic, first.kafka_offset) == (
+        "coingecko",
+        "usd",
+        TOPIC,
+        100,
+    )
+    assert first.ingest_time.replace(tzinfo=UTC) == INGEST
+
+    dlq = dead_letters(parsed, DLQ).collect()
+    assert len(rows) + len(dlq) == len(values)
+    reasons = {
+        int(h["source_offset"]): h["reason"]
+        for h in ({x.key: bytes(x.value).decode() for x in row.headers} for row in dlq)
+    }
+    assert "non-positive" in reasons[102] and "unknown reference source" in reasons[103]
+    assert set(reasons) == {102, 103, 104, 105}
 
 
 def test_error_column_is_null_exactly_for_valid_rows(spark: SparkSession) -> None:
