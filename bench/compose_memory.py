@@ -48,13 +48,14 @@ def peak_rss_of(argv: list[str], env: dict[str, str]) -> int:
     return peak
 
 
-def compose_limits() -> dict[str, int]:
+def compose_limits(prefix: str = "airflow-") -> dict[str, int]:
+    """``mem_limit`` in bytes of the compose services whose name starts with ``prefix``."""
     units = {"k": 2**10, "m": 2**20, "g": 2**30}
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     return {
         name: int(str(s["mem_limit"])[:-1]) * units[str(s["mem_limit"])[-1].lower()]
         for name, s in services.items()
-        if name.startswith("airflow-") and "mem_limit" in s
+        if name.startswith(prefix) and "mem_limit" in s
     }
 
 
