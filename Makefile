@@ -124,7 +124,7 @@ producer-start: ## (Re)start the cluster stack's producer containers, one per ve
 	$(COMPOSE) up -d --force-recreate --no-deps $(PRODUCERS)
 
 .PHONY: spark-streaming
-spark-streaming: ## (Re)start the Spark bronze stream (Kafka -> Iceberg bronze.trades)
+spark-streaming: ## (Re)start the Spark bronze streams (Kafka -> Iceberg bronze.trades and bronze.reference_prices)
 	$(COMPOSE) up -d --build spark-streaming
 
 .PHONY: spark-batch
