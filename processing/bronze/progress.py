@@ -26,12 +26,11 @@ def table_offsets(table: Table) -> Offsets:
     return recorded_offsets(snapshot_summaries(table))
 
 
-def bronze_offsets(settings: Settings) -> Offsets:
-    """The offsets ``bronze.trades`` records now: what both writers resume from and everyone waits on."""
+def bronze_offsets(settings: Settings, identifier: str = "bronze.trades") -> Offsets:
+    """The offsets a bronze table (``bronze.trades``) records now: what its writers resume from."""
     from infrastructure.catalog import load_catalog
-    from infrastructure.tables import BRONZE_TRADES
 
-    return table_offsets(load_catalog(settings).load_table(BRONZE_TRADES.identifier))
+    return table_offsets(load_catalog(settings).load_table(identifier))
 
 
 def offsets_properties(table: Table) -> dict[str, str]:

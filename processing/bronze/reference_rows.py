@@ -20,6 +20,22 @@ from processing.bronze.rows import Consumed, Poison, RowFormat, parses, row_form
 ARROW_SCHEMA: pa.Schema = BRONZE_REFERENCE_PRICES.schema.as_arrow()
 
 
+def reference_columns(value: bytes) -> dict[str, object]:
+    """A reference-topic value -> ``bronze.reference_prices``' wire columns, in schema order (the
+    embedded writer's rows and the Spark job's alike); raises ``InvalidTrade``."""
+    event = ReferencePrice.from_wire(value)
+    return {
+        "source": event.source,
+        "coin_id": event.coin_id,
+        "vs_currency": event.vs_currency,
+        "product_id": event.product_id,
+        "price": format_decimal(event.price),
+        "event_time": event.event_time,
+        "receive_time": event.receive_time,
+        "raw": event.raw,
+    }
+
+
 def decode_reference(consumed: Consumed, ingest_time: datetime) -> tuple[pa.Table, list[Poison]]:
     rows: list[tuple] = []
     poison: list[Poison] = []
@@ -28,20 +44,13 @@ def decode_reference(consumed: Consumed, ingest_time: datetime) -> tuple[pa.Tabl
         try:
             if message.value is None:
                 raise InvalidTrade("empty message value (tombstone)")
-            event = ReferencePrice.from_wire(message.value)
+            columns = reference_columns(message.value)
         except InvalidTrade as exc:
             poison.append(Poison(message, str(exc)))
             continue
         rows.append(
             (
-                event.source,
-                event.coin_id,
-                event.vs_currency,
-                event.product_id,
-                format_decimal(event.price),
-                event.event_time,
-                event.receive_time,
-                event.raw,
+                *columns.values(),
                 message.topic,
                 message.partition,
                 message.offset,

@@ -55,8 +55,8 @@ import orjson
 from infrastructure.kafka import spark_kafka_options
 from infrastructure.settings import Settings, get_settings
 from ingestion import reference_events
-from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade, format_decimal
-from ingestion.reference_events import ReferencePrice
+from ingestion.events import WIRE_FIELDS, InvalidTrade, Trade
+from processing.bronze.reference_rows import reference_columns
 from processing.bronze.rows import OFFSETS_PROPERTY, Offsets, encode_offsets, merge_offsets
 from processing.bronze.streams import REFERENCE_PRICES, TRADES, Stream
 from processing.spark_session import build_session, spark_schema
@@ -97,22 +97,6 @@ def trade_columns(value: bytes) -> dict[str, object]:
     }
 
 
-def reference_columns(value: bytes) -> dict[str, object]:
-    """A reference-topic value -> ``bronze.reference_prices``' wire columns, as the embedded writer
-    stores them (``processing.bronze.reference_rows``); raises ``InvalidTrade``."""
-    event = ReferencePrice.from_wire(value)
-    return {
-        "source": event.source,
-        "coin_id": event.coin_id,
-        "vs_currency": event.vs_currency,
-        "product_id": event.product_id,
-        "price": format_decimal(event.price),
-        "event_time": event.event_time,
-        "receive_time": event.receive_time,
-        "raw": event.raw,
-    }
-
-
 @dataclass(frozen=True)
 class SparkStream:
     """One bronze stream as the Spark job runs it: the shared description and the value parser."""
@@ -124,10 +108,16 @@ class SparkStream:
 
 
 SPARK_STREAMS: dict[str, SparkStream] = {
-    "trades": SparkStream(TRADES, WIRE_FIELDS, trade_columns, QUERY_NAME),
-    "reference_prices": SparkStream(
-        REFERENCE_PRICES, reference_events.WIRE_FIELDS, reference_columns, f"{QUERY_NAME}_reference_prices"
-    ),
+    s.stream.name: s
+    for s in (
+        SparkStream(TRADES, WIRE_FIELDS, trade_columns, QUERY_NAME),
+        SparkStream(
+            REFERENCE_PRICES,
+            reference_events.WIRE_FIELDS,
+            reference_columns,
+            f"{QUERY_NAME}_reference_prices",
+        ),
+    )
 }
 
 
@@ -287,11 +277,9 @@ def write_batch(
 ) -> None:
     """Dead letters to Kafka first, then one append of the records the stream's table does not hold
     yet, recording the offsets it covers in the snapshot summary (the embedded writer's contract)."""
-    from infrastructure.catalog import load_catalog
-    from processing.bronze.progress import table_offsets
+    from processing.bronze.progress import bronze_offsets
 
-    identifier = SPARK_STREAMS[stream].stream.identifier
-    recorded = table_offsets(load_catalog(settings).load_table(identifier))
+    recorded = bronze_offsets(settings, SPARK_STREAMS[stream].stream.identifier)
     parsed = unwritten(parse_kafka_records(batch, stream=stream), recorded).persist()
     started = time.monotonic()
     try:
